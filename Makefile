@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# nestlab: nested device assignment test appliance.
+#
+#   make                      build the nestlab CLI (build/nestlab)
+#   make check                unit tests through automake's tap-driver.sh; last line "N passed, N failed"
+#   make scenario-NAME        run scenarios/NAME.yaml end to end (e.g. make scenario-nested-igb)
+#   make fuzz                 run the libFuzzer targets (FUZZ_SECONDS each, default 600)
+#   make deps                 install the Debian packages listed in orchestrator/packages.txt (as root)
+#
+# Build outputs of the orchestrator itself go to build/ (ignored by git); QEMU, Linux, images and
+# sources go to the cache ($(NESTLAB_CACHE), default ~/.cache/nestlab), keyed by content.
+
+CC        ?= gcc
+BUILD     ?= build
+PKGS      := yaml-0.1 jansson
+VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DNESTLAB_VERSION='"$(VERSION)"' \
+             -Iorchestrator/lib $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TAP_DRIVER := $(firstword $(wildcard /usr/share/automake-*/tap-driver.sh))
+FUZZ_SECONDS ?= 600
+
+LIB_SRCS  := $(sort $(wildcard orchestrator/lib/*.c))
+CLI_SRCS  := $(sort $(wildcard orchestrator/cli/*.c))
+TEST_SRCS := $(sort $(wildcard orchestrator/tests/test_*.c))
+FUZZ_SRCS := $(sort $(wildcard orchestrator/fuzz/fuzz_*.c))
+LIB_OBJS  := $(LIB_SRCS:orchestrator/%.c=$(BUILD)/%.o)
+CLI_OBJS  := $(CLI_SRCS:orchestrator/%.c=$(BUILD)/%.o)
+TESTS     := $(TEST_SRCS:orchestrator/tests/%.c=$(BUILD)/tests/%)
+FUZZERS   := $(FUZZ_SRCS:orchestrator/fuzz/%.c=$(BUILD)/fuzz/%)
+
+.PHONY: all check unit-check fuzz deps clean scenario-% build-% images
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(BUILD)/nestlab
+
+$(BUILD)/%.o: orchestrator/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libnestlab.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/nestlab: $(CLI_OBJS) $(BUILD)/libnestlab.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libnestlab.a $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/test.o $(BUILD)/libnestlab.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TESTS:=.d) $(BUILD)/tests/test.d
+
+# ---- tests -------------------------------------------------------------------------------------
+# Each unit-test binary prints TAP; automake's tap-driver.sh (from the installed automake package)
+# turns it into a .log and a .trs per test, and the summary counts every TAP point.
+check: deps
+	@$(MAKE) --no-print-directory unit-check
+
+unit-check: $(TESTS) $(BUILD)/nestlab
+	@test -n "$(TAP_DRIVER)" || { echo "tap-driver.sh not found: install automake (make deps)" >&2; exit 1; }
+	@mkdir -p $(BUILD)/test-results; rm -f $(BUILD)/test-results/*.trs
+	@for t in $(TESTS); do \
+		n=$$(basename $$t); \
+		NESTLAB_FIXTURES=orchestrator/tests/fixtures NESTLAB_BIN=$(BUILD)/nestlab \
+		$(SHELL) $(TAP_DRIVER) --test-name $$n --log-file $(BUILD)/test-results/$$n.log \
+			--trs-file $(BUILD)/test-results/$$n.trs --color-tests no --enable-hard-errors yes \
+			--expect-failure no -- $$t; \
+	done
+	@cat $(BUILD)/test-results/*.trs | awk ' \
+		/^:test-result: (PASS|SKIP|XFAIL)/ { pass++ } \
+		/^:test-result: (FAIL|XPASS|ERROR)/ { fail++ } \
+		END { if (fail) print "failed: see $(BUILD)/test-results/*.log"; \
+		      printf "%d passed, %d failed\n", pass, fail; exit fail != 0 }'
+
+# ---- fuzzing -----------------------------------------------------------------------------------
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+               -std=gnu11 -D_GNU_SOURCE -DNESTLAB_VERSION='"fuzz"' -Iorchestrator/lib \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+$(BUILD)/fuzz/fuzz_%: orchestrator/fuzz/fuzz_%.c $(LIB_SRCS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do \
+		n=$$(basename $$f); n=$${n#fuzz_}; \
+		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "fuzz $$n for $(FUZZ_SECONDS) s (corpus orchestrator/fuzz/corpus/$$n)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(BUILD)/fuzz/corpus-$$n orchestrator/fuzz/corpus/$$n || exit 1; \
+	done
+
+# ---- set-up ------------------------------------------------------------------------------------
+# Installs only what is missing, so a warm run costs one dpkg-query.
+deps:
+	@missing=$$(grep -v '^\s*\(#\|$$\)' orchestrator/packages.txt | while read -r p; do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "not root: install these packages first:" $$missing >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q -y update >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q -y install --no-install-recommends $$missing; \
+	fi
+
+scenario-%: deps $(BUILD)/nestlab
+	$(BUILD)/nestlab run scenarios/$*.yaml
+
+clean:
+	rm -rf $(BUILD)

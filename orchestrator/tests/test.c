@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test.c - TAP 13 output for the unit tests (see test.h)
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "test.h"
+
+static char skip_reason[512];
+
+int test_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(skip_reason, sizeof(skip_reason), fmt, ap);
+	va_end(ap);
+	return TEST_SKIP;
+}
+
+void test_diag(const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* keep each diagnostic on "# " lines, whatever newlines the text holds */
+	fputs("# ", stdout);
+	for (const char *p = line; *p; p++) {
+		fputc(*p, stdout);
+		if (*p == '\n' && p[1])
+			fputs("# ", stdout);
+	}
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+int test_main(const struct test_case *cases, size_t n)
+{
+	int failed = 0;
+
+	/* unbuffered: a test that crashes must not lose the lines before it */
+	setvbuf(stdout, NULL, _IONBF, 0);
+	printf("TAP version 13\n1..%zu\n", n);
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+
+		skip_reason[0] = '\0';
+		rc = cases[i].fn();
+		if (rc == TEST_PASS)
+			printf("ok %zu - %s\n", i + 1, cases[i].name);
+		else if (rc == TEST_SKIP)
+			printf("ok %zu - %s # SKIP %s\n", i + 1, cases[i].name, skip_reason);
+		else {
+			printf("not ok %zu - %s\n", i + 1, cases[i].name);
+			failed++;
+		}
+	}
+	return failed ? 1 : 0;
+}
+
+char *test_fixture(const char *name)
+{
+	const char *dir = getenv("NESTLAB_FIXTURES");
+
+	return xasprintf("%s/%s", dir ? dir : "orchestrator/tests/fixtures", name);
+}
