@@ -277,6 +277,7 @@ static const struct scn_node *find_key(const struct scn_node *map, const char *n
 /* the member of @obj a field fills */
 #define MEMBER(obj, f, type) ((type *)((char *)(obj) + (f)->offset))
 
+/* name: required; [a-z0-9][a-z0-9-]*, at most 64 characters (it names run directories) */
 static void field_name(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key UNUSED,
 		       const struct scn_node *val, void *obj)
 {
@@ -299,6 +300,7 @@ static void field_name(struct scn_parse *p, const struct scn_field *f, const str
 	}
 }
 
+/* machine: only q35, since intel-iommu needs the Q35 chipset */
 static void field_machine(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key UNUSED,
 			  const struct scn_node *val, void *obj)
 {
@@ -316,6 +318,7 @@ static void field_machine(struct scn_parse *p, const struct scn_field *f, const 
 	machine = NULL;
 }
 
+/* kernel_args: a list of command-line words; a word with a space would silently become two */
 static void field_kernel_args(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key UNUSED,
 			      const struct scn_node *val, void *obj)
 {
@@ -353,6 +356,7 @@ static void field_kernel_args(struct scn_parse *p, const struct scn_field *f, co
 	}
 }
 
+/* viommu.aw_bits: 39 or 48, the widths intel-iommu implements (VT-d spec, Capability Register, SAGAW field) */
 static void field_aw_bits(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key UNUSED,
 			  const struct scn_node *val, void *obj)
 {
@@ -396,6 +400,7 @@ static bool env_name_ok(const char *s)
 	return true;
 }
 
+/* nic.host: a PCI address as "lspci -D" prints it, or "$NAME" resolved at plan time */
 static void field_host(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key UNUSED,
 		       const struct scn_node *val, void *obj)
 {
@@ -414,6 +419,7 @@ static void field_host(struct scn_parse *p, const struct scn_field *f, const str
 	host = NULL;
 }
 
+/* nic.mac: six hex bytes, colon separated, unicast (I/G bit clear) and not all zeros */
 static void field_mac(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key UNUSED,
 		      const struct scn_node *val, void *obj)
 {
@@ -446,6 +452,7 @@ static void field_mac(struct scn_parse *p, const struct scn_field *f, const stru
 	mac = NULL;
 }
 
+/* l0.connect: a libvirt URI ("driver[+transport]://[host]/path") */
 static void field_connect(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key UNUSED,
 			  const struct scn_node *val, void *obj)
 {
@@ -463,6 +470,7 @@ static void field_connect(struct scn_parse *p, const struct scn_field *f, const 
 	uri = NULL;
 }
 
+/* traffic.sizes: [min, max], each 60..1514 (frame bytes without FCS), min <= max */
 static void field_sizes(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key UNUSED,
 			const struct scn_node *val, void *obj)
 {
@@ -497,6 +505,7 @@ static void field_sizes(struct scn_parse *p, const struct scn_field *f, const st
 	traffic->size_max = (unsigned)size[1];
 }
 
+/* traffic.seed: any uint64; seed_set tells 0 from unset */
 static void field_seed(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key UNUSED,
 		       const struct scn_node *val, void *obj)
 {
@@ -506,6 +515,7 @@ static void field_seed(struct scn_parse *p, const struct scn_field *f, const str
 		traffic->seed_set = true;
 }
 
+/* checks: a non-empty list of check names without duplicates */
 static void field_checks(struct scn_parse *p, const struct scn_field *f UNUSED, const struct scn_node *key UNUSED,
 			 const struct scn_node *val, void *obj)
 {
@@ -539,7 +549,7 @@ static void field_checks(struct scn_parse *p, const struct scn_field *f UNUSED, 
 	scn->checks_set = true;
 }
 
-/* debian:, git:, tarball: - exactly one of them says where the sources come from */
+/* sources.*.debian, .git, .tarball: exactly one of them says where the sources come from */
 static void field_source_kind(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key,
 			      const struct scn_node *val, void *obj)
 {
@@ -559,6 +569,7 @@ static void field_source_kind(struct scn_parse *p, const struct scn_field *f, co
 		scenario_value_string(p, f, val, MEMBER(obj, f, char *));
 }
 
+/* sources.*.debian: a Debian version (Debian Policy 5.6.12) */
 static void field_debian_version(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key UNUSED,
 				 const struct scn_node *val, void *obj)
 {

@@ -83,8 +83,8 @@ static const struct scn_node *scalar_of(struct scn_parse *p, const struct scn_fi
 		return NULL;
 	}
 	if (scenario_node_is_null(val)) {
-		scenario_problem(p, val->loc, "%s has no value; hint: give it one, like \"%s: %s\", or remove "
-				 "the key", p->path, f->key, f->example);
+		scenario_problem(p, val->loc, "%s has no value; hint: give it one, like \"%s: %s\"", p->path,
+				 f->key, f->example);
 		return NULL;
 	}
 	return val;
@@ -98,7 +98,7 @@ int scenario_value_string(struct scn_parse *p, const struct scn_field *f, const 
 	if (!s)
 		return -1;
 	if (!s->text_len) {
-		scenario_problem(p, s->loc, "%s is empty; hint: give a value like \"%s: %s\", or remove the key",
+		scenario_problem(p, s->loc, "%s is empty; hint: give it a value, like \"%s: %s\"",
 				 p->path, f->key, f->example);
 		return -1;
 	}

@@ -353,7 +353,8 @@ BAD(test_bad_type_scalar, "bad-type-scalar.yaml", 4, 5, 1, "l1.cpus: expected a 
 BAD(test_bad_null_value, "bad-null-value.yaml", 3, 9, 1, "l1.accel has no value")
 BAD(test_bad_bool, "bad-bool.yaml", 4, 19, 1, "\"maybe\" is not a boolean; hint: use true or false")
 BAD(test_bad_bool_quoted, "bad-bool-quoted.yaml", 4, 15, 1, "found the quoted text \"true\"; hint: remove the quotes")
-BAD(test_bad_int_overflow, "bad-int-overflow.yaml", 4, 11, 1, "is out of range; hint: use a value from 0 to 18446744073709551615")
+BAD(test_bad_int_overflow, "bad-int-overflow.yaml", 4, 11, 1,
+    "is out of range; hint: use a value from 0 to 18446744073709551615")
 BAD(test_bad_int_octal, "bad-int-octal.yaml", 3, 9, 1, "starts with 0")
 BAD(test_bad_range, "bad-range.yaml", 3, 9, 1, "l1.cpus: 65 is out of range; hint: use a value from 1 to 64")
 BAD(test_bad_frames, "bad-frames.yaml", 4, 13, 1, "from 1 to 1000000")
@@ -368,7 +369,8 @@ BAD(test_bad_host_format, "bad-host-format.yaml", 5, 9, 1, "\"03:00.0\" is not a
 BAD(test_bad_name, "bad-name.yaml", 1, 7, 1, "\"Nested_IGB\" is not a valid scenario name")
 BAD(test_bad_kernel_args, "bad-kernel-args.yaml", 3, 17, 1, "l1.kernel_args[0]: \"quiet splash\" holds a space")
 BAD(test_bad_l2_image, "bad-l2-image.yaml", 3, 10, 1, "is not an L2 image; hint: use minimal or dpdk")
-BAD(test_bad_checks_unknown, "bad-checks-unknown.yaml", 2, 19, 1, "checks[1]: unknown value \"shadows\"; hint: did you mean \"shadow\"?")
+BAD(test_bad_checks_unknown, "bad-checks-unknown.yaml", 2, 19, 1,
+    "checks[1]: unknown value \"shadows\"; hint: did you mean \"shadow\"?")
 BAD(test_bad_sizes_range, "bad-sizes-range.yaml", 4, 13, 2, "sizes[0]: 59 is out of range")
 
 /* ---- bad files: contradictions and missing keys ---------------------------------------------- */
@@ -378,7 +380,8 @@ BAD(test_bad_stage_with_pass, "bad-stage-with-pass.yaml", 3, 10, 2, "expect.stag
 BAD(test_bad_git_no_ref, "bad-git-no-ref.yaml", 4, 5, 1, "sources.qemu.ref is missing")
 BAD(test_bad_ref_without_git, "bad-ref-without-git.yaml", 4, 5, 1, "sources.linux.ref is only used with git")
 BAD(test_bad_two_kinds, "bad-two-kinds.yaml", 3, 35, 1, "sources.qemu.tarball: debian is already given at 3:11")
-BAD(test_bad_host_emulated, "bad-host-emulated.yaml", 3, 9, 1, "nic.host names a host NIC, but l0.mode is emulated (the default)")
+BAD(test_bad_host_emulated, "bad-host-emulated.yaml", 3, 9, 1,
+    "nic.host names a host NIC, but l0.mode is emulated (the default)")
 BAD(test_bad_model_lab, "bad-model-lab.yaml", 5, 10, 1, "nic.model picks an emulated NIC, but l0.mode is lab")
 BAD(test_bad_lab_no_host, "bad-lab-no-host.yaml", 3, 9, 1, "nic.host is missing")
 BAD(test_bad_connect_qemu, "bad-connect-qemu.yaml", 4, 12, 1, "l0.connect is a libvirt URI, but l0.backend is qemu")
