@@ -71,6 +71,30 @@ void scenario_problem(struct scn_parse *p, struct scn_loc loc, const char *fmt, 
 	p->kept[slot].seq = p->n_problems;
 }
 
+/**
+ * scenario_problem_unseen() - count a problem at @loc without formatting it, if it would not be shown
+ * @p:		the parse
+ * @loc:	where the problem is
+ *
+ * For problems whose message is costly to build (unknown keys look through the whole language):
+ * a file with a hundred thousand of them must not cost a hundred thousand hints.
+ * Return: true when the problem was counted and the caller must not report it.
+ */
+bool scenario_problem_unseen(struct scn_parse *p, struct scn_loc loc)
+{
+	size_t last = 0;
+
+	if (p->n_kept < SCN_MAX_PROBLEMS)
+		return false;
+	for (size_t i = 1; i < p->n_kept; i++)
+		if (loc_before(p->kept[last].loc, p->kept[i].loc))
+			last = i;
+	if (loc_before(loc, p->kept[last].loc))
+		return false;
+	p->n_problems++;
+	return true;
+}
+
 static int problem_cmp(const void *a, const void *b)
 {
 	const struct scn_problem *pa = a, *pb = b;
@@ -457,8 +481,8 @@ static int check_bytes(struct scn_parse *p, const char *data, size_t len)
 	const char *nul;
 
 	if (len > SCN_MAX_FILE_BYTES) {
-		scenario_problem(p, (struct scn_loc){ 1, 1 }, "the file is larger than 1 MiB (%zu bytes); "
-				 "hint: a scenario is a few dozen lines: check that this is the right file", len);
+		scenario_problem(p, (struct scn_loc){ 1, 1 }, "the file is larger than 1 MiB; hint: a "
+				 "scenario is a few dozen lines: check that this is the right file");
 		return -1;
 	}
 	nul = memchr(data, '\0', len);

@@ -318,11 +318,18 @@ static void field_machine(struct scn_parse *p, const struct scn_field *f, const 
 	machine = NULL;
 }
 
-/* kernel_args: a list of command-line words; a word with a space would silently become two */
+/*
+ * kernel_args: a list of command-line words; a word with a space would silently become two. Together
+ * they must leave room for nestlab's own words in the kernel's command line (COMMAND_LINE_SIZE is 2048
+ * on x86).
+ */
+#define KERNEL_ARGS_MAX_BYTES 1024
+
 static void field_kernel_args(struct scn_parse *p, const struct scn_field *f, const struct scn_node *key UNUSED,
 			      const struct scn_node *val, void *obj)
 {
 	cleanup_strv char **words = NULL;
+	size_t n_words = 0, total_bytes = 0;
 	bool ok = true;
 
 	if (val->kind == SCN_NODE_INVALID || scenario_node_is_null(val))
@@ -332,6 +339,7 @@ static void field_kernel_args(struct scn_parse *p, const struct scn_field *f, co
 				 "\"kernel_args: [\\\"loglevel=4\\\", \\\"quiet\\\"]\"", p->path, scenario_value_kind(val));
 		return;
 	}
+	words = xcalloc(val->n_items + 1, sizeof(*words));	/* not strv_push(): O(n) per word */
 	for (size_t i = 0; i < val->n_items; i++) {
 		const struct scn_node *item = val->items[i];
 		size_t old = path_push(p, "[%zu]", i);
@@ -344,11 +352,19 @@ static void field_kernel_args(struct scn_parse *p, const struct scn_field *f, co
 					 "word as its own list entry", p->path, q);
 			ok = false;
 		} else if (word) {
-			strv_push(&words, word);
+			total_bytes += strlen(word) + 1;
+			words[n_words++] = word;
+			word = NULL;
 		} else {
 			ok = false;
 		}
 		path_pop(p, old);
+	}
+	if (ok && total_bytes > KERNEL_ARGS_MAX_BYTES) {
+		scenario_problem(p, val->loc, "%s: the words take %zu bytes of the kernel command line; hint: keep them "
+				 "under %d bytes (the whole line holds 2048 on x86, and nestlab adds its own words)",
+				 p->path, total_bytes, KERNEL_ARGS_MAX_BYTES);
+		ok = false;
 	}
 	if (ok) {
 		*MEMBER(obj, f, char **) = words;
@@ -615,12 +631,15 @@ static void key_homes(const struct scn_section *sec, const char *prefix, const c
 static void unknown_key(struct scn_parse *p, const struct scn_section *sec, const struct scn_node *key)
 {
 	const char *keys[SECTION_MAX_FIELDS];
-	cleanup_free char *q = scenario_quote(key->text, key->text_len), *valid = NULL;
-	cleanup_free char *where = *p->path ? xasprintf("in %s", p->path) : xstrdup("at the top level");
+	cleanup_free char *q = NULL, *valid = NULL, *where = NULL;
 	cleanup_strbuf struct strbuf homes = STRBUF_INIT;
 	const char *dot = strchr(key->text, '.'), *guess;
 	unsigned found = 0;
 
+	if (scenario_problem_unseen(p, key->loc))
+		return;
+	q = scenario_quote(key->text, key->text_len);
+	where = *p->path ? xasprintf("in %s", p->path) : xstrdup("at the top level");
 	for (size_t i = 0; i < sec->n_fields; i++)
 		keys[i] = sec->fields[i].key;
 	guess = scenario_value_nearest(key->text, keys, sec->n_fields);

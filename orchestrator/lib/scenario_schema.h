@@ -53,6 +53,9 @@ struct scn_parse {
 /* scenario_problem() - record a problem at @loc; @fmt must read "WHAT; hint: WHAT TO DO" */
 void scenario_problem(struct scn_parse *p, struct scn_loc loc, const char *fmt, ...) PRINTF_FMT(3, 4);
 
+/* scenario_problem_unseen() - count, without formatting, a problem at @loc that would not be shown */
+bool scenario_problem_unseen(struct scn_parse *p, struct scn_loc loc);
+
 /* scenario_quote() - a user value for a message: quoted, escaped, cut at 40 characters */
 char *scenario_quote(const char *text, size_t len);
 

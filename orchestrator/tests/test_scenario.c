@@ -464,6 +464,18 @@ static int test_bad_empty_buffer(void)
 	return expect_bad_buffer(NULL, 0, 1, 1, "the scenario is empty");
 }
 
+/* kernel_args must leave room on the kernel command line: at most 1024 bytes of words */
+static int test_bad_kernel_args_long(void)
+{
+	cleanup_strbuf struct strbuf text = STRBUF_INIT;
+
+	strbuf_puts(&text, "name: long\nl1:\n  kernel_args: [");
+	for (int i = 0; i < 100; i++)
+		strbuf_printf(&text, "%sword%06d=1", i ? ", " : "", i);
+	strbuf_puts(&text, "]\n");
+	return expect_bad_buffer(text.str, text.len, 3, 16, "the words take 1300 bytes of the kernel command line");
+}
+
 /* a billion-laughs document fails fast on the first anchor and never expands anything */
 static int test_bad_billion_laughs(void)
 {
@@ -568,6 +580,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_bad_utf8),
 	TEST_CASE(test_bad_too_big),
 	TEST_CASE(test_bad_empty_buffer),
+	TEST_CASE(test_bad_kernel_args_long),
 	TEST_CASE(test_bad_billion_laughs),
 	TEST_CASE(test_bad_missing_file),
 };
