@@ -377,6 +377,33 @@ static int child_setup_stdio(struct child_setup *s)
 	return 0;
 }
 
+/*
+ * child_reset_signals() - every signal disposition back to SIG_DFL
+ *
+ * SIG_IGN survives execve(), and glibc's sigaction() refuses its two internal signals (32 and 33, which
+ * a parent such as make may have ignored), so those go through the raw rt_sigaction system call, whose
+ * struct layout (handler, flags, restorer, mask) is the generic one on x86-64 and arm64.
+ */
+static void child_reset_signals(void)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, &dfl, NULL) == 0)
+			continue;
+#if defined(__x86_64__) || defined(__aarch64__)
+		struct {
+			void (*handler)(int);
+			unsigned long flags;
+			void (*restorer)(void);
+			uint64_t mask;
+		} kernel_dfl = { SIG_DFL, 0, NULL, 0 };
+
+		syscall(SYS_rt_sigaction, sig, &kernel_dfl, NULL, sizeof(kernel_dfl.mask));
+#endif
+	}
+}
+
 /**
  * child_exec() - the child's side of proc_start(); never returns
  * @s:	prepared set-up
@@ -386,7 +413,6 @@ static int child_setup_stdio(struct child_setup *s)
  */
 __attribute__((noreturn)) static void child_exec(struct child_setup *s)
 {
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t empty;
 
 	if (setpgid(0, 0) < 0)
@@ -395,8 +421,7 @@ __attribute__((noreturn)) static void child_exec(struct child_setup *s)
 		child_fail(s, CHILD_STEP_PDEATHSIG);
 	if (getppid() != s->parent_pid)	/* the parent died before prctl() */
 		_exit(127);
-	for (int sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &dfl, NULL);	/* SIG_IGN survives execve(); EINVAL for KILL/STOP is fine */
+	child_reset_signals();
 	if (child_setup_stdio(s) < 0)
 		child_fail(s, CHILD_STEP_STDIO);
 	for (size_t i = 0; i < s->n_keep; i++)

@@ -407,17 +407,24 @@ static int test_proc_exec_failures(void)
 	return TEST_PASS;
 }
 
-/* sig_mask_field() - a hexadecimal field ("SigBlk", "SigIgn") of /proc/PID/status */
-static unsigned long long sig_mask_field(pid_t pid, const char *field)
+/*
+ * sig_masks() - the SigBlk and SigIgn masks of /proc/PID/status, read in one go so that both describe the
+ * same moment; false when the process is gone
+ */
+static bool sig_masks(pid_t pid, unsigned long long *blocked, unsigned long long *ignored)
 {
 	cleanup_free char *path = xasprintf("/proc/%d/status", (int)pid);
 	cleanup_file FILE *f = fopen(path, "re");
 	char line[256];
+	int found = 0;
 
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, strlen(field)) && line[strlen(field)] == ':')
-			return strtoull(line + strlen(field) + 1, NULL, 16);
-	return ~0ull;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "SigBlk:", 7) && ++found)
+			*blocked = strtoull(line + 7, NULL, 16);
+		else if (!strncmp(line, "SigIgn:", 7) && ++found)
+			*ignored = strtoull(line + 7, NULL, 16);
+	}
+	return found == 2;
 }
 
 static int test_proc_child_signal_state_reset(void)
@@ -426,7 +433,8 @@ static int test_proc_child_signal_state_reset(void)
 	cleanup_error nl_error_t err = NULL;
 	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
 	sigset_t term, old_mask;
-	unsigned long long blocked, ignored;
+	unsigned long long blocked = ~0ull, ignored = ~0ull;
+	bool read_ok;
 
 	/* the supervisor loop blocks SIGTERM and nestlab may ignore SIGPIPE: children must not inherit that */
 	sigemptyset(&term);
@@ -437,11 +445,14 @@ static int test_proc_child_signal_state_reset(void)
 	strv_push(&p.argv, "sleep");
 	strv_push(&p.argv, "30");
 	CHECK(proc_start(&p, &err) == 0);
-	blocked = sig_mask_field(p.pid, "SigBlk");
-	ignored = sig_mask_field(p.pid, "SigIgn");
+	read_ok = sig_masks(p.pid, &blocked, &ignored);
 	proc_kill(&p);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	if (!read_ok || blocked || ignored)
+		test_diag("child %d: status %s, SigBlk %llx, SigIgn %llx, ended by signal %d", (int)p.pid,
+			  read_ok ? "read" : "unreadable", blocked, ignored, p.term_signal);
+	CHECK(read_ok);
 	CHECK(blocked == 0);
 	CHECK(ignored == 0);
 	CHECK(p.term_signal == SIGTERM);
