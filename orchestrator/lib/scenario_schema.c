@@ -644,12 +644,14 @@ static void unknown_key(struct scn_parse *p, const struct scn_section *sec, cons
 		keys[i] = sec->fields[i].key;
 	guess = scenario_value_nearest(key->text, keys, sec->n_fields);
 	valid = scenario_value_join(keys, sec->n_fields);
-	if (dot && key->text_len < 100) {
-		cleanup_free char *head = xstrndup(key->text, (size_t)(dot - key->text));
+	for (size_t i = 0; dot && i < sec->n_fields; i++) {
+		size_t head_len = (size_t)(dot - key->text);
 
-		scenario_problem(p, key->loc, "unknown key %s %s; hint: YAML does not split dotted keys: write "
-				 "\"%s:\" and the rest indented on the lines below", q, where, head);
-		return;
+		if (strlen(keys[i]) == head_len && !strncmp(key->text, keys[i], head_len)) {
+			scenario_problem(p, key->loc, "unknown key %s %s; hint: YAML does not split dotted keys: "
+					 "write \"%s:\" on its own line and the rest indented below it", q, where, keys[i]);
+			return;
+		}
 	}
 	if (key->text_len < 64)
 		key_homes(&top_section, "", key->text, &homes, &found);

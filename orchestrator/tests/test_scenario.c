@@ -464,6 +464,22 @@ static int test_bad_empty_buffer(void)
 	return expect_bad_buffer(NULL, 0, 1, 1, "the scenario is empty");
 }
 
+/* found by the fuzzer: a dotted key holding a newline once leaked it, unescaped, into the hint */
+static int test_bad_dotted_key_newline(void)
+{
+	static const char text[] = "name: x\n\"l1\\n.x\": 1\n\"l1.\\ny\": 2\n";
+	cleanup_scenario struct scenario *scn = NULL;
+	cleanup_error nl_error_t err = NULL;
+	size_t lines;
+
+	CHECK(scenario_parse_buffer("mem.yaml", text, sizeof(text) - 1, &scn, &err) == -1);
+	CHECK(all_lines_have_hints(err->msg, &lines) && lines == 2);
+	CHECK_CONTAINS(err->msg, "mem.yaml:2:1: error: unknown key \"l1\\x0a.x\" at the top level; hint: valid keys");
+	CHECK_CONTAINS(err->msg, "mem.yaml:3:1: error: unknown key \"l1.\\x0ay\" at the top level; hint: YAML does not "
+		       "split dotted keys: write \"l1:\"");
+	return TEST_PASS;
+}
+
 /* kernel_args must leave room on the kernel command line: at most 1024 bytes of words */
 static int test_bad_kernel_args_long(void)
 {
@@ -580,6 +596,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_bad_utf8),
 	TEST_CASE(test_bad_too_big),
 	TEST_CASE(test_bad_empty_buffer),
+	TEST_CASE(test_bad_dotted_key_newline),
 	TEST_CASE(test_bad_kernel_args_long),
 	TEST_CASE(test_bad_billion_laughs),
 	TEST_CASE(test_bad_missing_file),
