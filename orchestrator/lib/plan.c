@@ -224,6 +224,13 @@ static char *xstrdup_or_null(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
+/* set_default() - record in @mask whether value @field was left to its default */
+static void set_default(uint64_t *mask, unsigned field, bool left_unset)
+{
+	if (left_unset)
+		*mask |= PLAN_BIT(field);
+}
+
 static bool tristate(enum scn_tristate t, bool def)
 {
 	return t == SCN_UNSET ? def : t == SCN_TRUE;
@@ -346,6 +353,9 @@ static void resolve_l0(struct resolver *r)
 	const struct plan_env *env = r->env;
 	struct plan *p = r->plan;
 
+	set_default(&p->defaulted, PLAN_F_MODE, !l0->mode);
+	set_default(&p->defaulted, PLAN_F_BACKEND, !l0->backend);
+	set_default(&p->defaulted, PLAN_F_CONNECT, !l0->connect);
 	p->nic.mode = l0->mode == SCN_L0_LAB ? SCN_L0_LAB : SCN_L0_EMULATED;
 	p->backend = l0->backend == SCN_BACKEND_QEMU ? SCN_BACKEND_QEMU : SCN_BACKEND_LIBVIRT;
 	p->run_dir = xstrdup(env->run_dir ? env->run_dir : "$RUN");
@@ -371,10 +381,16 @@ static void resolve_l0(struct resolver *r)
  * @level:	"l1" or "l2", for messages
  * @in:		the scenario's values
  * @out:	resolved
+ * @defaulted:	PLAN_BIT(enum plan_guest_field) set for each value left to its default
  */
 static void resolve_viommu(struct resolver *r, const char *level, const struct scn_viommu *in,
-			   struct plan_viommu *out)
+			   struct plan_viommu *out, uint64_t *defaulted)
 {
+	set_default(defaulted, PLAN_G_VIOMMU_MODEL, !in->model);
+	set_default(defaulted, PLAN_G_CACHING_MODE, !in->caching_mode);
+	set_default(defaulted, PLAN_G_INTREMAP, !in->intremap);
+	set_default(defaulted, PLAN_G_AW_BITS, !in->aw_bits);
+	set_default(defaulted, PLAN_G_SCALABLE_MODE, !in->scalable_mode);
 	out->present = in->model != SCN_VIOMMU_NONE;
 	out->caching_mode = tristate(in->caching_mode, true);
 	out->intremap = tristate(in->intremap, true);
@@ -416,12 +432,19 @@ static void resolve_guest(struct resolver *r, const char *level, const struct sc
 {
 	bool l1 = !strcmp(level, "l1");
 	struct strbuf cmdline = STRBUF_INIT;
+	uint64_t defaulted = 0;
 
 	out->machine = xstrdup(in->machine ? in->machine : DEF_MACHINE);
 	out->memory_bytes = in->memory_bytes ? in->memory_bytes : l1 ? DEF_L1_MEMORY : DEF_L2_MEMORY;
 	out->cpus = in->cpus ? in->cpus : l1 ? DEF_L1_CPUS : DEF_L2_CPUS;
 	out->accel_requested = in->accel ? in->accel : SCN_ACCEL_AUTO;
-	resolve_viommu(r, level, &in->viommu, &out->viommu);
+	resolve_viommu(r, level, &in->viommu, &out->viommu, &defaulted);
+	set_default(&defaulted, PLAN_G_MACHINE, !in->machine);
+	set_default(&defaulted, PLAN_G_MEMORY, !in->memory_bytes);
+	set_default(&defaulted, PLAN_G_CPUS, !in->cpus);
+	set_default(&defaulted, PLAN_G_ACCEL, !in->accel);
+	set_default(&defaulted, PLAN_G_IMAGE, !in->image);
+	out->defaulted = (uint32_t)defaulted;
 
 	if (out->memory_bytes % MiB)
 		fail(r, loc_or(in->memory_loc, in->loc), "write it in M or G",
@@ -574,6 +597,9 @@ static void resolve_nic(struct resolver *r)
 	const struct plan_env *env = r->env;
 	struct plan_nic *nic = &r->plan->nic;
 
+	set_default(&r->plan->defaulted, PLAN_F_NIC_MODEL, !in->model);
+	set_default(&r->plan->defaulted, PLAN_F_MAC, !in->mac);
+	set_default(&r->plan->defaulted, PLAN_F_L2_ASSIGN, !in->l2_assign);
 	nic->model = in->model ? in->model : SCN_NIC_IGB;
 	nic->l2_assign = in->l2_assign == SCN_ASSIGN_NONE ? SCN_ASSIGN_NONE : SCN_ASSIGN_VFIO_PCI;
 	nic->l1_bdf = xstrdup(NIC_GUEST_BDF);
@@ -612,6 +638,11 @@ static void resolve_workload(struct resolver *r)
 	struct plan *p = r->plan;
 	const char *image = scn->l2.image;
 
+	set_default(&p->defaulted, PLAN_F_DRIVER, !scn->workload.driver);
+	set_default(&p->defaulted, PLAN_F_FRAMES, !t->frames);
+	set_default(&p->defaulted, PLAN_F_SIZES, !t->size_min && !t->size_max);
+	set_default(&p->defaulted, PLAN_F_DIRECTION, !t->direction);
+	set_default(&p->defaulted, PLAN_F_PAYLOAD, !t->payload);
 	p->driver = scn->workload.driver ? scn->workload.driver : SCN_DRIVER_KERNEL;
 	if (p->driver == SCN_DRIVER_DPDK && !image) {
 		image = "dpdk";
@@ -675,6 +706,7 @@ static void resolve_checks(struct resolver *r)
 								: NULL;
 	struct strbuf dropped = STRBUF_INIT;
 
+	set_default(&p->defaulted, PLAN_F_CHECKS, !scn->checks_set);
 	for (int c = 0; c < SCN_CHECK__COUNT; c++) {
 		p->checks[c] = scn->checks_set ? scn->checks[c] : true;
 		if (!why || !check_needs_l2_iommu(c) || !p->checks[c])
@@ -770,6 +802,8 @@ static void resolve_expect(struct resolver *r)
 	bool refused = predict_refusal(r, &ref);
 	cleanup_free char *reason = ref.reason;
 
+	set_default(&p->defaulted, PLAN_F_EXPECT, !in->outcome);
+	set_default(&p->defaulted, PLAN_F_EXPECT_MESSAGE, !in->message);
 	p->expect = in->outcome == SCN_EXPECT_REFUSAL ? SCN_EXPECT_REFUSAL : SCN_EXPECT_PASS;
 	p->expect_message = xstrdup_or_null(in->message);
 	if (p->expect == SCN_EXPECT_PASS) {
@@ -803,6 +837,10 @@ static void resolve_expect(struct resolver *r)
 		     "expect refusal at %s, but it is refused at %s: %s; hint: set expect.stage: %s",
 		     stage_name(in->stage), stage_name(ref.stage), reason, stage_name(ref.stage));
 	p->expect_stage = ref.stage;
+	if (p->expect_message && ref.message && !strstr(ref.message, p->expect_message))
+		warn(r, loc_or(in->message_loc, in->loc), "check the text, or remove expect.message",
+		     "expect.message \"%s\" is not part of the refusal QEMU is known to print: \"%s\"",
+		     p->expect_message, ref.message);
 	if (!p->expect_message && ref.message)
 		p->expect_message = xstrdup(ref.message);
 	p->refusal_reason = reason;
@@ -818,8 +856,16 @@ static void resolve_timeouts(struct resolver *r)
 {
 	const struct scn_timeouts *in = &r->scn->timeouts;
 	struct plan_timeouts *t = &r->plan->timeouts;
+	uint64_t *mask = &r->plan->defaulted;
 	uint64_t stages;
 
+	set_default(mask, PLAN_F_T_BUILD, !in->build_ms);
+	set_default(mask, PLAN_F_T_L1_BOOT, !in->l1_boot_ms);
+	set_default(mask, PLAN_F_T_L2_BOOT, !in->l2_boot_ms);
+	set_default(mask, PLAN_F_T_TRAFFIC, !in->traffic_ms);
+	set_default(mask, PLAN_F_T_CHECKS, !in->checks_ms);
+	set_default(mask, PLAN_F_T_TEARDOWN, !in->teardown_ms);
+	set_default(mask, PLAN_F_T_TOTAL, !in->total_ms);
 	t->build_ms = in->build_ms ? in->build_ms : DEF_T_BUILD;
 	t->l1_boot_ms = in->l1_boot_ms ? in->l1_boot_ms : DEF_T_L1_BOOT;
 	t->l2_boot_kvm_ms = in->l2_boot_ms ? in->l2_boot_ms : DEF_T_L2_BOOT_KVM;
@@ -910,6 +956,9 @@ int plan_resolve(const struct scenario *scn, const struct plan_env *env, struct 
 	resolve_checks(&r);
 	resolve_expect(&r);
 	resolve_timeouts(&r);
+	set_default(&r.plan->defaulted, PLAN_F_QEMU_SRC, !scn->qemu.kind && !scn->qemu.version && !scn->qemu.patches);
+	set_default(&r.plan->defaulted, PLAN_F_LINUX_SRC,
+		    !scn->linux_src.kind && !scn->linux_src.version && !scn->linux_src.patches && !scn->linux_src.config);
 	resolve_source(&r, "qemu", &scn->qemu, qemu_debian_versions, QEMU_DEBIAN_SUITE, QEMU_DEBIAN_PREFIX,
 		       &r.plan->qemu_src);
 	resolve_source(&r, "linux", &scn->linux_src, linux_debian_versions, NULL, NULL, &r.plan->linux_src);
@@ -1053,6 +1102,12 @@ static void kv(struct strbuf *sb, const char *key, const char *fmt, ...)
 	strbuf_printf(sb, "  %-11s %s\n", key, value);
 }
 
+/* dflt() - the mark the printer puts after a value that came from a default */
+static const char *dflt(uint64_t mask, unsigned field)
+{
+	return plan_defaulted(mask, field) ? " (default)" : "";
+}
+
 /* size_str() - "6G" when a whole number of GiB, else "512M" (as written in the scenario and -m) */
 static char *size_str(uint64_t bytes)
 {
@@ -1071,15 +1126,40 @@ static char *duration_str(uint64_t ms)
 	return xasprintf("%llums", (unsigned long long)ms);
 }
 
-/* viommu_str() - the vIOMMU as QEMU's -device properties, or "none" */
-static char *viommu_str(const struct plan_viommu *v)
+/**
+ * viommu_str() - the vIOMMU as QEMU's -device properties, or "none", and which are defaults
+ * @g:	the guest (its vIOMMU and its defaulted bits)
+ */
+static char *viommu_str(const struct plan_guest *g)
 {
+	static const struct {
+		unsigned field;
+		const char *name;
+	} props[] = {
+		{ PLAN_G_VIOMMU_MODEL, "model" },	  { PLAN_G_CACHING_MODE, "caching-mode" }, { PLAN_G_INTREMAP, "intremap" },
+		{ PLAN_G_AW_BITS, "aw-bits" },		  { PLAN_G_SCALABLE_MODE, "x-scalable-mode" },
+	};
+	const struct plan_viommu *v = &g->viommu;
+	struct strbuf sb = STRBUF_INIT, names = STRBUF_INIT;
+	size_t defaults = 0;
+
 	if (!v->present)
-		return xstrdup("none");
-	return xasprintf("intel-iommu caching-mode=%s intremap=%s aw-bits=%u x-scalable-mode=%s%s%.0u",
-			 v->caching_mode ? "on" : "off", v->intremap ? "on" : "off", v->aw_bits,
-			 v->scalable_mode ? "on" : "off", v->drop_map_notify ? " x-drop-map-notify=" : "",
-			 v->drop_map_notify);
+		return xasprintf("none%s", dflt(g->defaulted, PLAN_G_VIOMMU_MODEL));
+	strbuf_printf(&sb, "intel-iommu caching-mode=%s intremap=%s aw-bits=%u x-scalable-mode=%s",
+		      v->caching_mode ? "on" : "off",
+		      v->intremap ? "on" : "off", v->aw_bits, v->scalable_mode ? "on" : "off");
+	if (v->drop_map_notify)
+		strbuf_printf(&sb, " x-drop-map-notify=%u", v->drop_map_notify);
+	for (size_t i = 0; i < ARRAY_SIZE(props); i++) {
+		if (plan_defaulted(g->defaulted, props[i].field))
+			strbuf_printf(&names, "%s%s", defaults++ ? ", " : "", props[i].name);
+	}
+	if (defaults == ARRAY_SIZE(props))
+		strbuf_puts(&sb, " (all default)");
+	else if (defaults)
+		strbuf_printf(&sb, " (default: %s)", names.str);
+	strbuf_release(&names);
+	return strbuf_detach(&sb);
 }
 
 /* format_l0() - the host: mode, backend and URI, QEMU binary, firmware path */
@@ -1092,15 +1172,22 @@ static void format_l0(struct strbuf *sb, const struct plan *p)
 		strbuf_printf(&fw, "%s-L %s", i ? " " : "", p->firmware_dirs[i]);
 	firmware = fw.len ? strbuf_detach(&fw) : xstrdup("(none)");
 	strbuf_puts(sb, "L0  host\n");
-	if (p->nic.mode == SCN_L0_LAB)
-		kv(sb, "mode", "lab: host NIC %s%s%s assigned to L1", p->nic.host_bdf,
-		   p->nic.host_bdf_var ? " from $" : "", p->nic.host_bdf_var ? p->nic.host_bdf_var : "");
-	else
-		kv(sb, "mode", "emulated: L0's QEMU emulates the %s NIC", plan_nic_model_name(p->nic.model));
+	if (p->nic.mode == SCN_L0_LAB) {
+		kv(sb, "mode", "lab%s: this host's NIC goes to L1", dflt(p->defaulted, PLAN_F_MODE));
+		kv(sb, "NIC", "host %s%s%s", p->nic.host_bdf, p->nic.host_bdf_var ? " from $" : "",
+		   p->nic.host_bdf_var ? p->nic.host_bdf_var : "");
+	} else {
+		kv(sb, "mode", "emulated%s: L0's QEMU emulates the NIC", dflt(p->defaulted, PLAN_F_MODE));
+		kv(sb, "NIC", "%s%s, mac %s%s", plan_nic_model_name(p->nic.model), dflt(p->defaulted, PLAN_F_NIC_MODEL),
+		   p->nic.mac, dflt(p->defaulted, PLAN_F_MAC));
+	}
+	kv(sb, "", "to L2: %s%s", p->nic.l2_assign == SCN_ASSIGN_NONE ? "none, L1 keeps it" : "vfio-pci",
+	   dflt(p->defaulted, PLAN_F_L2_ASSIGN));
 	if (p->backend == SCN_BACKEND_LIBVIRT)
-		kv(sb, "backend", "libvirt, %s", p->connect);
+		kv(sb, "backend", "libvirt%s, %s%s", dflt(p->defaulted, PLAN_F_BACKEND), p->connect,
+		   dflt(p->defaulted, PLAN_F_CONNECT));
 	else
-		kv(sb, "backend", "qemu (L0 runs QEMU itself, QMP %s)", p->l1_qmp_sock);
+		kv(sb, "backend", "qemu: L0 runs QEMU itself, QMP %s", p->l1_qmp_sock);
 	kv(sb, "QEMU", "%s", p->qemu_binary);
 	kv(sb, "firmware", "%s", firmware);
 	kv(sb, "/dev/kvm", "%s", p->host_has_kvm ? "usable" : "not usable: L1 runs under TCG");
@@ -1112,7 +1199,9 @@ static void format_l0(struct strbuf *sb, const struct plan *p)
 static char *accel_str(const struct plan *p, bool l1)
 {
 	const struct plan_guest *g = l1 ? &p->l1 : &p->l2;
-	const char *how = g->accel_requested == SCN_ACCEL_AUTO ? "auto" : "set by the scenario";
+	const char *how = plan_defaulted(g->defaulted, PLAN_G_ACCEL) ? "auto, the default"
+			  : g->accel_requested == SCN_ACCEL_AUTO   ? "auto"
+								   : "set by the scenario";
 
 	if (l1 && g->accel == PLAN_ACCEL_KVM)
 		return xasprintf("kvm, -cpu host (%s: L0 has /dev/kvm)", how);
@@ -1121,8 +1210,9 @@ static char *accel_str(const struct plan *p, bool l1)
 				 "kvm_intel cannot (no VMX under TCG)", how,
 				 g->accel_requested == SCN_ACCEL_AUTO ? ": no /dev/kvm at L0" : "");
 	if (g->accel == PLAN_ACCEL_RUNTIME)
-		return xstrdup("auto, decided in L1 at run time: kvm (-cpu host) if `modprobe kvm_amd` "
-			       "(or kvm_intel) gives /dev/kvm, else tcg (-cpu max); both argv below");
+		return xasprintf("auto%s, decided in L1 at run time: kvm (-cpu host) if `modprobe kvm_amd` "
+				 "(or kvm_intel) gives /dev/kvm, else tcg (-cpu max); both argv below",
+				 dflt(g->defaulted, PLAN_G_ACCEL));
 	return xasprintf("%s (%s)", plan_accel_name(g->accel), how);
 }
 
@@ -1132,17 +1222,17 @@ static void format_guest(struct strbuf *sb, const struct plan *p, bool l1)
 	const struct plan_guest *g = l1 ? &p->l1 : &p->l2;
 	cleanup_free char *mem = size_str(g->memory_bytes);
 	cleanup_free char *accel = accel_str(p, l1);
-	cleanup_free char *viommu = viommu_str(&g->viommu);
+	cleanup_free char *viommu = viommu_str(g);
 
 	strbuf_puts(sb, l1 ? "L1  guest of L0, run by L0's QEMU\n" : "L2  guest of L1, run by L1's QEMU\n");
-	kv(sb, "machine", "%s", g->machine);
-	kv(sb, "memory", "%s", mem);
-	kv(sb, "cpus", "%u", g->cpus);
+	kv(sb, "machine", "%s%s", g->machine, dflt(g->defaulted, PLAN_G_MACHINE));
+	kv(sb, "memory", "%s%s", mem, dflt(g->defaulted, PLAN_G_MEMORY));
+	kv(sb, "cpus", "%u%s", g->cpus, dflt(g->defaulted, PLAN_G_CPUS));
 	kv(sb, "accel", "%s", accel);
 	kv(sb, "vIOMMU", "%s", viommu);
 	kv(sb, "kernel", "%s%s", g->kernel, l1 ? "" : " (in L1)");
 	if (!l1)
-		kv(sb, "initrd", "%s (in L1, image %s)", g->initrd, g->image);
+		kv(sb, "initrd", "%s (in L1, image %s%s)", g->initrd, g->image, dflt(g->defaulted, PLAN_G_IMAGE));
 	kv(sb, "cmdline", "%s", g->cmdline);
 	if (l1) {
 		kv(sb, "image", "%s%s%s, per-run overlay %s", g->image, g->image_source ? " made from " : "",
@@ -1180,8 +1270,9 @@ static void format_device_path(struct strbuf *sb, const struct plan *p)
 
 	strbuf_puts(sb, "Device path\n  ");
 	if (p->nic.mode == SCN_L0_LAB)
-		strbuf_printf(sb, "host %s on vfio-pci (L0 kernel, host IOMMU) -> libvirt <hostdev> / QEMU vfio-pci",
-			      p->nic.host_bdf);
+		strbuf_printf(sb, "host %s on vfio-pci (L0 kernel, host IOMMU)\n  -> %s", p->nic.host_bdf,
+			      p->backend == SCN_BACKEND_LIBVIRT ? "libvirt <hostdev> (vfio-pci in L0's QEMU)"
+								: "L0 QEMU vfio-pci");
 	else
 		strbuf_printf(sb, "L0 QEMU %s (netdev dgram 127.0.0.1:%s <-> peer 127.0.0.1:%s)",
 			      plan_nic_model_name(p->nic.model), p->nic.nic_port, p->nic.peer_port);
@@ -1234,9 +1325,11 @@ static void format_workload(struct strbuf *sb, const struct plan *p)
 					      : xstrdup("chosen at run time (recorded in the run directory)");
 
 	strbuf_puts(sb, "Workload\n");
-	kv(sb, "driver", "%s: %s", driver_name(p->driver), driver);
-	kv(sb, "traffic", "%u frames per direction, sizes %u..%u bytes, direction %s, payload %s", t->frames,
-	   t->size_min, t->size_max, direction_name(t->direction), payload_name(t->payload));
+	kv(sb, "driver", "%s%s: %s", driver_name(p->driver), dflt(p->defaulted, PLAN_F_DRIVER), driver);
+	kv(sb, "frames", "%u per direction%s", t->frames, dflt(p->defaulted, PLAN_F_FRAMES));
+	kv(sb, "sizes", "%u..%u bytes without FCS%s", t->size_min, t->size_max, dflt(p->defaulted, PLAN_F_SIZES));
+	kv(sb, "direction", "%s%s", direction_name(t->direction), dflt(p->defaulted, PLAN_F_DIRECTION));
+	kv(sb, "payload", "%s%s", payload_name(t->payload), dflt(p->defaulted, PLAN_F_PAYLOAD));
 	kv(sb, "seed", "%s", seed);
 	strbuf_puts(sb, "\n");
 }
@@ -1244,7 +1337,7 @@ static void format_workload(struct strbuf *sb, const struct plan *p)
 /* format_checks() - each check with its one-line meaning, and the expectation */
 static void format_checks(struct strbuf *sb, const struct plan *p)
 {
-	strbuf_puts(sb, "Checks\n");
+	strbuf_printf(sb, "Checks%s\n", plan_defaulted(p->defaulted, PLAN_F_CHECKS) ? " (default: all that apply)" : "");
 	if (p->expect == SCN_EXPECT_REFUSAL)
 		strbuf_printf(sb, "  (not run: a refusal is expected at %s)\n", stage_name(p->expect_stage));
 	for (int c = 0; c < SCN_CHECK__COUNT; c++) {
@@ -1255,12 +1348,14 @@ static void format_checks(struct strbuf *sb, const struct plan *p)
 		strbuf_printf(sb, "  (%s)\n", p->checks_dropped);
 	strbuf_puts(sb, "\nExpectation\n");
 	if (p->expect == SCN_EXPECT_PASS) {
-		strbuf_puts(sb, "  pass: every stage starts and every check above holds\n\n");
+		strbuf_printf(sb, "  pass%s: every stage starts and every check above holds\n\n",
+			      dflt(p->defaulted, PLAN_F_EXPECT));
 		return;
 	}
 	strbuf_printf(sb, "  refusal at %s: %s\n", stage_name(p->expect_stage), p->refusal_reason);
 	if (p->expect_message)
-		strbuf_printf(sb, "  the refusal must contain \"%s\"\n", p->expect_message);
+		strbuf_printf(sb, "  the refusal must contain \"%s\"%s\n", p->expect_message,
+			      plan_defaulted(p->defaulted, PLAN_F_EXPECT_MESSAGE) ? " (QEMU's message, the default)" : "");
 	strbuf_puts(sb, "\n");
 }
 
@@ -1271,30 +1366,34 @@ static void format_timeouts(struct strbuf *sb, const struct plan *p)
 	struct {
 		const char *name;
 		uint64_t ms;
+		unsigned field;
 	} rows[] = {
-		{ "build", t->build_ms },     { "l1_boot", t->l1_boot_ms },	  { "l2_boot", t->l2_boot_kvm_ms },
-		{ "traffic", t->traffic_ms }, { "checks", t->checks_ms },	  { "teardown", t->teardown_ms },
-		{ "total", t->total_ms },
+		{ "build", t->build_ms, PLAN_F_T_BUILD },
+		{ "l1_boot", t->l1_boot_ms, PLAN_F_T_L1_BOOT },
+		{ "l2_boot", p->l2.accel == PLAN_ACCEL_TCG ? t->l2_boot_tcg_ms : t->l2_boot_kvm_ms, PLAN_F_T_L2_BOOT },
+		{ "traffic", t->traffic_ms, PLAN_F_T_TRAFFIC },
+		{ "checks", t->checks_ms, PLAN_F_T_CHECKS },
+		{ "teardown", t->teardown_ms, PLAN_F_T_TEARDOWN },
+		{ "total", t->total_ms, PLAN_F_T_TOTAL },
 	};
 
 	strbuf_puts(sb, "Timeouts\n");
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		cleanup_free char *d = duration_str(rows[i].ms);
 		cleanup_free char *tcg = duration_str(t->l2_boot_tcg_ms);
-		bool l2 = !strcmp(rows[i].name, "l2_boot");
+		bool fallback = rows[i].field == PLAN_F_T_L2_BOOT && p->l2.accel == PLAN_ACCEL_RUNTIME &&
+				t->l2_boot_tcg_ms != t->l2_boot_kvm_ms;
 
-		if (l2 && p->l2.accel == PLAN_ACCEL_TCG)
-			kv(sb, rows[i].name, "%s (tcg)", tcg);
-		else if (l2 && p->l2.accel == PLAN_ACCEL_RUNTIME && t->l2_boot_tcg_ms != t->l2_boot_kvm_ms)
-			kv(sb, rows[i].name, "%s (%s when L2 falls back to TCG)", d, tcg);
+		if (fallback)
+			kv(sb, rows[i].name, "%s (%s when L2 falls back to TCG)%s", d, tcg, dflt(p->defaulted, rows[i].field));
 		else
-			kv(sb, rows[i].name, "%s", d);
+			kv(sb, rows[i].name, "%s%s", d, dflt(p->defaulted, rows[i].field));
 	}
 	strbuf_puts(sb, "\n");
 }
 
 /* format_source() - one source line: debian versions in order, git, or tarball; then patches */
-static void format_source(struct strbuf *sb, const char *what, const struct plan_source *s)
+static void format_source(struct strbuf *sb, const char *what, const struct plan_source *s, bool defaulted)
 {
 	struct strbuf line = STRBUF_INIT;
 
@@ -1312,7 +1411,7 @@ static void format_source(struct strbuf *sb, const char *what, const struct plan
 	strbuf_printf(&line, "; patches %s", s->patches ? s->patches : "none");
 	if (s->config)
 		strbuf_printf(&line, "; config %s", s->config);
-	kv(sb, what, "%s", line.str);
+	kv(sb, what, "%s%s", line.str, defaulted ? " (default)" : "");
 	strbuf_release(&line);
 }
 
@@ -1322,8 +1421,14 @@ char *plan_format(const struct plan *p)
 
 	strbuf_printf(&sb, "Plan %s (%s)%s\n", p->name, p->scenario_path,
 		      p->complete ? "" : ", placeholders ($RUN, $ID, ports) are filled at run time");
-	if (p->description)
-		strbuf_printf(&sb, "  %s\n", p->description);
+	for (const char *line = p->description; line && *line;) {
+		size_t len = strcspn(line, "\n");
+
+		strbuf_puts(&sb, "  ");
+		strbuf_add(&sb, line, len);
+		strbuf_puts(&sb, "\n");
+		line += len + (line[len] == '\n');
+	}
 	strbuf_puts(&sb, "\n");
 	format_l0(&sb, p);
 	format_guest(&sb, p, true);
@@ -1334,8 +1439,8 @@ char *plan_format(const struct plan *p)
 	format_checks(&sb, p);
 	format_timeouts(&sb, p);
 	strbuf_puts(&sb, "Sources\n");
-	format_source(&sb, "qemu", &p->qemu_src);
-	format_source(&sb, "linux", &p->linux_src);
+	format_source(&sb, "qemu", &p->qemu_src, plan_defaulted(p->defaulted, PLAN_F_QEMU_SRC));
+	format_source(&sb, "linux", &p->linux_src, plan_defaulted(p->defaulted, PLAN_F_LINUX_SRC));
 	if (p->notes) {
 		strbuf_puts(&sb, "\nNotes\n");
 		for (size_t i = 0; p->notes[i]; i++)

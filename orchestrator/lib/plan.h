@@ -74,8 +74,31 @@ struct plan_viommu {
 	unsigned drop_map_notify;	/* x-drop-map-notify=N (patched QEMU); 0 = off */
 };
 
+/*
+ * Which values came from a default rather than from the scenario file (README: "nestlab plan ...
+ * says which value came from the file and which from a default"): bits of plan_guest.defaulted ...
+ */
+enum plan_guest_field {
+	PLAN_G_MACHINE, PLAN_G_MEMORY, PLAN_G_CPUS, PLAN_G_ACCEL, PLAN_G_IMAGE,
+	PLAN_G_VIOMMU_MODEL, PLAN_G_CACHING_MODE, PLAN_G_INTREMAP, PLAN_G_AW_BITS, PLAN_G_SCALABLE_MODE,
+};
+
+/* ... and of plan.defaulted */
+enum plan_field {
+	PLAN_F_MODE, PLAN_F_BACKEND, PLAN_F_CONNECT, PLAN_F_NIC_MODEL, PLAN_F_MAC, PLAN_F_L2_ASSIGN,
+	PLAN_F_DRIVER, PLAN_F_FRAMES, PLAN_F_SIZES, PLAN_F_DIRECTION, PLAN_F_PAYLOAD, PLAN_F_CHECKS,
+	PLAN_F_EXPECT, PLAN_F_EXPECT_MESSAGE,
+	PLAN_F_T_BUILD, PLAN_F_T_L1_BOOT, PLAN_F_T_L2_BOOT, PLAN_F_T_TRAFFIC, PLAN_F_T_CHECKS,
+	PLAN_F_T_TEARDOWN, PLAN_F_T_TOTAL, PLAN_F_QEMU_SRC, PLAN_F_LINUX_SRC,
+};
+
+#define PLAN_BIT(field) (1ULL << (field))
+/* plan_defaulted() - true when bit @field of @mask says the value is a default */
+#define plan_defaulted(mask, field) (((mask) & PLAN_BIT(field)) != 0)
+
 /* one guest level as L0 (for L1) or L1 (for L2) runs it */
 struct plan_guest {
+	uint32_t defaulted;		/* PLAN_BIT(enum plan_guest_field) of values left to the default */
 	char *machine;			/* "q35" or a versioned q35 */
 	uint64_t memory_bytes;		/* a whole number of MiB */
 	unsigned cpus;
@@ -171,6 +194,7 @@ struct plan {
 	struct plan_source qemu_src, linux_src;
 
 	char **notes;			/* warnings, "FILE:LINE:COL: warning: ...; hint: ..." */
+	uint64_t defaulted;		/* PLAN_BIT(enum plan_field) of values left to the default */
 };
 
 /* the agent channel's virtio-serial port name, at both levels */

@@ -895,13 +895,18 @@ static int test_print_key_lines(void)
 	CHECK((p = resolve_ok(&scn, &env)) != NULL);
 	text = plan_format(p);
 	CHECK_CONTAINS(text, "Plan t (scenarios/t.yaml)\n  igb assigned L0 -> L1 -> L2\n");
-	CHECK_CONTAINS(text, "\nL0  host\n  mode        emulated: L0's QEMU emulates the igb NIC\n");
-	CHECK_CONTAINS(text, "  backend     libvirt, qemu:///embed?root=/srv/nestlab/run-1/libvirt\n");
+	CHECK_CONTAINS(text, "\nL0  host\n  mode        emulated (default): L0's QEMU emulates the NIC\n"
+			     "  NIC         igb (default), mac 52:54:00:00:00:02 (default)\n"
+			     "              to L2: vfio-pci (default)\n");
+	CHECK_CONTAINS(text, "  backend     libvirt (default), qemu:///embed?root=/srv/nestlab/run-1/libvirt (default)\n");
 	CHECK_CONTAINS(text, "  firmware    -L /usr/share/seabios -L /usr/share/qemu\n");
-	CHECK_CONTAINS(text, "\nL1  guest of L0, run by L0's QEMU\n  machine     q35\n  memory      6G\n");
-	CHECK_CONTAINS(text, "  accel       tcg, -cpu max (auto: no /dev/kvm at L0): TCG offers AMD SVM+NPT");
-	CHECK_CONTAINS(text, "  vIOMMU      intel-iommu caching-mode=on intremap=on aw-bits=48 x-scalable-mode=off\n");
-	CHECK_CONTAINS(text, "  accel       auto, decided in L1 at run time: kvm (-cpu host) if `modprobe kvm_amd`");
+	CHECK_CONTAINS(text, "\nL1  guest of L0, run by L0's QEMU\n  machine     q35 (default)\n"
+			     "  memory      6G (default)\n");
+	CHECK_CONTAINS(text, "  accel       tcg, -cpu max (auto, the default: no /dev/kvm at L0): TCG offers AMD SVM+NPT");
+	CHECK_CONTAINS(text, "  vIOMMU      intel-iommu caching-mode=on intremap=on aw-bits=48 x-scalable-mode=off "
+			     "(all default)\n");
+	CHECK_CONTAINS(text, "  accel       auto (default), decided in L1 at run time: kvm (-cpu host) if "
+			     "`modprobe kvm_amd`");
 	CHECK_CONTAINS(text, "Device path\n  L0 QEMU igb (netdev dgram 127.0.0.1:40001 <-> peer 127.0.0.1:40000)\n"
 			     "  -> L1 0000:00:02.0 behind intel-iommu (L0)\n  -> vfio-pci in L1\n"
 			     "  -> L2 QEMU vfio-pci host=0000:00:02.0 behind intel-iommu (L1)\n"
@@ -914,17 +919,70 @@ static int test_print_key_lines(void)
 	CHECK_CONTAINS(text, "    -device intel-iommu,caching-mode=on,intremap=on,aw-bits=48 \\\n");
 	CHECK_CONTAINS(text, "    -append 'console=ttyS0 intel_iommu=on quiet loglevel=4 mitigations=off' \\\n");
 	CHECK_CONTAINS(text, "  seed        chosen at run time (recorded in the run directory)\n");
-	CHECK_CONTAINS(text, "  traffic     1000 frames per direction, sizes 60..1514 bytes, direction both, "
-			     "payload random\n");
+	CHECK_CONTAINS(text, "  frames      1000 per direction (default)\n  sizes       60..1514 bytes without FCS "
+			     "(default)\n  direction   both (default)\n  payload     random (default)\n");
+	CHECK_CONTAINS(text, "Checks (default: all that apply)\n  traffic       frames sent each way");
 	CHECK_CONTAINS(text, "  shadow        each L2 IOVA agrees at L2, L1 QEMU's shadow map");
-	CHECK_CONTAINS(text, "Expectation\n  pass:");
-	CHECK_CONTAINS(text, "  l2_boot     120s (600s when L2 falls back to TCG)\n");
-	CHECK_CONTAINS(text, "  build       60m\n");
-	CHECK_CONTAINS(text, "  total       90m\n");
+	CHECK_CONTAINS(text, "Expectation\n  pass (default):");
+	CHECK_CONTAINS(text, "  l2_boot     120s (600s when L2 falls back to TCG) (default)\n");
+	CHECK_CONTAINS(text, "  build       60m (default)\n");
+	CHECK_CONTAINS(text, "  total       90m (default)\n");
 	CHECK_CONTAINS(text, "  qemu        debian source qemu 1:10.0.13+ds-0+deb13u1, then what trixie lists "
-			     "(1:10.0.*); patches patches/qemu\n");
-	CHECK_CONTAINS(text, "  linux       debian source linux 6.12.107-1, then 6.12.38-1; patches patches/linux\n");
+			     "(1:10.0.*); patches patches/qemu (default)\n");
+	CHECK_CONTAINS(text, "  linux       debian source linux 6.12.107-1, then 6.12.38-1; patches patches/linux "
+			     "(default)\n");
 	CHECK(strstr(text, "Notes") == NULL);
+	return TEST_PASS;
+}
+
+static int test_print_marks_only_defaults(void)
+{
+	struct plan_env env = test_env();
+	struct scenario scn;
+	cleanup_plan struct plan *p = NULL;
+	cleanup_free char *text = NULL;
+
+	scn_init(&scn);
+	scn.description = (char *)"first line\nsecond line\n";
+	scn.l1.memory_bytes = 4 * GiB;
+	scn.l1.accel = SCN_ACCEL_TCG;
+	scn.l2.viommu.model = SCN_VIOMMU_INTEL;
+	scn.l2.viommu.caching_mode = SCN_TRUE;
+	scn.l2.accel = SCN_ACCEL_TCG;
+	scn.timeouts.l2_boot_ms = 7 * 60000;
+	CHECK((p = resolve_ok(&scn, &env)) != NULL);
+	CHECK(!plan_defaulted(p->l1.defaulted, PLAN_G_MEMORY) && plan_defaulted(p->l1.defaulted, PLAN_G_CPUS));
+	text = plan_format(p);
+	CHECK_CONTAINS(text, "Plan t (scenarios/t.yaml)\n  first line\n  second line\n\nL0  host\n");
+	CHECK_CONTAINS(text, "  memory      4G\n  cpus        2 (default)\n");
+	CHECK_CONTAINS(text, "  accel       tcg, -cpu max (set by the scenario): TCG offers");
+	CHECK_CONTAINS(text, "intel-iommu caching-mode=on intremap=on aw-bits=48 x-scalable-mode=off "
+			     "(default: intremap, aw-bits, x-scalable-mode)\n");
+	CHECK_CONTAINS(text, "  accel       tcg (set by the scenario)\n");
+	CHECK_CONTAINS(text, "  l2_boot     420s\n");
+	/* L2 fixed to TCG: only the TCG argv is printed */
+	CHECK_CONTAINS(text, "\nL2 QEMU argv, TCG (run in L1)\n");
+	CHECK(strstr(text, "L2 QEMU argv, KVM") == NULL);
+	return TEST_PASS;
+}
+
+static int test_expect_message_mismatch_note(void)
+{
+	struct plan_env env = test_env();
+	struct scenario scn;
+	cleanup_plan struct plan *p = NULL;
+
+	scn_init(&scn);
+	scn.l2.viommu.caching_mode = SCN_FALSE;
+	scn.expect.outcome = SCN_EXPECT_REFUSAL;
+	scn.expect.stage = SCN_STAGE_L2_START;
+	scn.expect.message = (char *)"caching mode required";
+	scn.expect.message_loc = (struct scn_loc){ 23, 12 };
+	CHECK((p = resolve_ok(&scn, &env)) != NULL);
+	CHECK(p->notes && p->notes[0]);
+	CHECK_CONTAINS(p->notes[0], "scenarios/t.yaml:23:12: warning: expect.message \"caching mode required\" is not "
+				    "part of the refusal QEMU is known to print");
+	CHECK_STR(p->expect_message, "caching mode required");
 	return TEST_PASS;
 }
 
@@ -1009,6 +1067,8 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_timeouts_and_sources),
 	TEST_CASE(test_mac_and_sizes),
 	TEST_CASE(test_print_key_lines),
+	TEST_CASE(test_print_marks_only_defaults),
+	TEST_CASE(test_expect_message_mismatch_note),
 	TEST_CASE(test_golden_print),
 	TEST_CASE(test_env_default),
 };
