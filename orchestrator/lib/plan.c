@@ -77,12 +77,6 @@ static const char *const linux_debian_versions[] = { "6.12.107-1", "6.12.38-1", 
 
 /* ---- names ------------------------------------------------------------------------------------- */
 
-static const char *const check_names[SCN_CHECK__COUNT] = {
-	[SCN_CHECK_TRAFFIC] = "traffic",     [SCN_CHECK_IOMMU_IN_USE] = "iommu-in-use",
-	[SCN_CHECK_SHADOW] = "shadow",       [SCN_CHECK_UNMAP] = "unmap",
-	[SCN_CHECK_FAULTS] = "faults",
-};
-
 static const char *const check_meanings[SCN_CHECK__COUNT] = {
 	[SCN_CHECK_TRAFFIC] = "frames sent each way arrive byte-exact, none lost",
 	[SCN_CHECK_IOMMU_IN_USE] = "L2's IOMMU group type is DMA and the NIC's MSI-X vectors are IR-PCI-MSI",
@@ -106,47 +100,10 @@ const char *plan_accel_name(enum plan_accel accel)
 	return "?";
 }
 
-static const char *driver_name(enum scn_driver driver)
-{
-	switch (driver) {
-	case SCN_DRIVER_KERNEL: return "kernel";
-	case SCN_DRIVER_VFIO_USER: return "vfio-user";
-	case SCN_DRIVER_DPDK: return "dpdk";
-	default: return "?";
-	}
-}
-
+/* the YAML names of models, drivers, stages, checks are scenario.h's (scn_*_name()); QEMU's device names: */
 const char *plan_nic_model_name(enum scn_nic_model model)
 {
 	return model == SCN_NIC_E1000E ? "e1000e" : "igb";
-}
-
-static const char *direction_name(enum scn_direction dir)
-{
-	switch (dir) {
-	case SCN_DIR_TO_L2: return "to-l2";
-	case SCN_DIR_FROM_L2: return "from-l2";
-	default: return "both";
-	}
-}
-
-static const char *payload_name(enum scn_payload payload)
-{
-	switch (payload) {
-	case SCN_PAYLOAD_ZERO: return "zero";
-	case SCN_PAYLOAD_PATTERN: return "pattern";
-	default: return "random";
-	}
-}
-
-static const char *stage_name(enum scn_stage stage)
-{
-	switch (stage) {
-	case SCN_STAGE_L1_START: return "l1-start";
-	case SCN_STAGE_L2_START: return "l2-start";
-	case SCN_STAGE_L2_BOOT: return "l2-boot";
-	default: return "?";
-	}
 }
 
 /* ---- problem reporting ------------------------------------------------------------------------- */
@@ -666,7 +623,7 @@ static void resolve_workload(struct resolver *r)
 		fail(r, loc_or(scn->workload.driver_loc, scn->workload.loc),
 		     "set nic.l2_assign: vfio-pci, or workload.driver: kernel",
 		     "workload.driver %s runs in L2, but nic.l2_assign is none (L1 keeps the NIC)",
-		     driver_name(p->driver));
+		     scn_driver_name(p->driver));
 
 	p->traffic.frames = t->frames ? t->frames : DEF_FRAMES;
 	p->traffic.size_min = t->size_min ? t->size_min : DEF_SIZE_MIN;
@@ -713,13 +670,13 @@ static void resolve_checks(struct resolver *r)
 			continue;
 		if (scn->checks_set && scn->expect.outcome != SCN_EXPECT_REFUSAL) {
 			cleanup_free char *hint = xasprintf("remove %s from checks, or give L2 an intel vIOMMU "
-							    "and the NIC through vfio-pci", check_names[c]);
+							    "and the NIC through vfio-pci", scn_check_name(c));
 
 			fail(r, loc_or(scn->checks_loc, scn->l2.loc), hint,
-			     "check %s needs L2's vIOMMU and the NIC assigned to L2, but %s", check_names[c], why);
+			     "check %s needs L2's vIOMMU and the NIC assigned to L2, but %s", scn_check_name(c), why);
 		} else if (!scn->checks_set) {
 			p->checks[c] = false;
-			strbuf_printf(&dropped, "%s%s", dropped.len ? ", " : "", check_names[c]);
+			strbuf_printf(&dropped, "%s%s", dropped.len ? ", " : "", scn_check_name(c));
 		}
 	}
 	if (dropped.len) {
@@ -771,7 +728,7 @@ static bool predict_refusal(struct resolver *r, struct refusal *out)
 	else if (assign && !p->l2.viommu.present && p->driver != SCN_DRIVER_KERNEL)
 		*out = (struct refusal){ SCN_STAGE_L2_BOOT, NULL,
 			xasprintf("workload.driver %s binds the NIC to vfio-pci inside L2, which has no vIOMMU "
-				  "and so no IOMMU group", driver_name(p->driver)),
+				  "and so no IOMMU group", scn_driver_name(p->driver)),
 			loc_or(scn->l2.viommu.loc, scn->l2.loc), "set l2.viommu.model: intel, or driver kernel" };
 	else
 		return false;
@@ -808,9 +765,9 @@ static void resolve_expect(struct resolver *r)
 	p->expect_message = xstrdup_or_null(in->message);
 	if (p->expect == SCN_EXPECT_PASS) {
 		if (refused) {
-			cleanup_free char *hint = xasprintf("%s, or expect refusal at %s", ref.fix, stage_name(ref.stage));
+			cleanup_free char *hint = xasprintf("%s, or expect refusal at %s", ref.fix, scn_stage_name(ref.stage));
 
-			fail(r, ref.loc, hint, "expect pass, but this is refused at %s: %s%s%s%s", stage_name(ref.stage),
+			fail(r, ref.loc, hint, "expect pass, but this is refused at %s: %s%s%s%s", scn_stage_name(ref.stage),
 			     reason, ref.message ? " (\"" : "", ref.message ? ref.message : "", ref.message ? "\")" : "");
 		}
 		if (scn->l2.viommu.drop_map_notify && !p->checks[SCN_CHECK_SHADOW])
@@ -835,7 +792,7 @@ static void resolve_expect(struct resolver *r)
 	if (in->stage && in->stage != ref.stage)
 		fail(r, loc_or(in->stage_loc, in->loc), NULL,
 		     "expect refusal at %s, but it is refused at %s: %s; hint: set expect.stage: %s",
-		     stage_name(in->stage), stage_name(ref.stage), reason, stage_name(ref.stage));
+		     scn_stage_name(in->stage), scn_stage_name(ref.stage), reason, scn_stage_name(ref.stage));
 	p->expect_stage = ref.stage;
 	if (p->expect_message && ref.message && !strstr(ref.message, p->expect_message))
 		warn(r, loc_or(in->message_loc, in->loc), "check the text, or remove expect.message",
@@ -1325,11 +1282,11 @@ static void format_workload(struct strbuf *sb, const struct plan *p)
 					      : xstrdup("chosen at run time (recorded in the run directory)");
 
 	strbuf_puts(sb, "Workload\n");
-	kv(sb, "driver", "%s%s: %s", driver_name(p->driver), dflt(p->defaulted, PLAN_F_DRIVER), driver);
+	kv(sb, "driver", "%s%s: %s", scn_driver_name(p->driver), dflt(p->defaulted, PLAN_F_DRIVER), driver);
 	kv(sb, "frames", "%u per direction%s", t->frames, dflt(p->defaulted, PLAN_F_FRAMES));
 	kv(sb, "sizes", "%u..%u bytes without FCS%s", t->size_min, t->size_max, dflt(p->defaulted, PLAN_F_SIZES));
-	kv(sb, "direction", "%s%s", direction_name(t->direction), dflt(p->defaulted, PLAN_F_DIRECTION));
-	kv(sb, "payload", "%s%s", payload_name(t->payload), dflt(p->defaulted, PLAN_F_PAYLOAD));
+	kv(sb, "direction", "%s%s", scn_direction_name(t->direction), dflt(p->defaulted, PLAN_F_DIRECTION));
+	kv(sb, "payload", "%s%s", scn_payload_name(t->payload), dflt(p->defaulted, PLAN_F_PAYLOAD));
 	kv(sb, "seed", "%s", seed);
 	strbuf_puts(sb, "\n");
 }
@@ -1339,10 +1296,10 @@ static void format_checks(struct strbuf *sb, const struct plan *p)
 {
 	strbuf_printf(sb, "Checks%s\n", plan_defaulted(p->defaulted, PLAN_F_CHECKS) ? " (default: all that apply)" : "");
 	if (p->expect == SCN_EXPECT_REFUSAL)
-		strbuf_printf(sb, "  (not run: a refusal is expected at %s)\n", stage_name(p->expect_stage));
+		strbuf_printf(sb, "  (not run: a refusal is expected at %s)\n", scn_stage_name(p->expect_stage));
 	for (int c = 0; c < SCN_CHECK__COUNT; c++) {
 		if (p->checks[c])
-			strbuf_printf(sb, "  %-13s %s\n", check_names[c], check_meanings[c]);
+			strbuf_printf(sb, "  %-13s %s\n", scn_check_name(c), check_meanings[c]);
 	}
 	if (p->checks_dropped)
 		strbuf_printf(sb, "  (%s)\n", p->checks_dropped);
@@ -1352,7 +1309,7 @@ static void format_checks(struct strbuf *sb, const struct plan *p)
 			      dflt(p->defaulted, PLAN_F_EXPECT));
 		return;
 	}
-	strbuf_printf(sb, "  refusal at %s: %s\n", stage_name(p->expect_stage), p->refusal_reason);
+	strbuf_printf(sb, "  refusal at %s: %s\n", scn_stage_name(p->expect_stage), p->refusal_reason);
 	if (p->expect_message)
 		strbuf_printf(sb, "  the refusal must contain \"%s\"%s\n", p->expect_message,
 			      plan_defaulted(p->defaulted, PLAN_F_EXPECT_MESSAGE) ? " (QEMU's message, the default)" : "");

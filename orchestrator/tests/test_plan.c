@@ -7,6 +7,7 @@
  * is checked against libvirt's own RELAX NG schema when xmllint and the schema are installed.
  */
 #include <errno.h>
+#include <glob.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1017,6 +1018,147 @@ static int test_golden_print(void)
 	return TEST_PASS;
 }
 
+/* parse_scenario() - parse scenarios/NAME (found from the fixtures directory); NULL with a diagnostic */
+static struct scenario *parse_scenario(const char *name)
+{
+	cleanup_free char *rel = xasprintf("../../../scenarios/%s", name);
+	cleanup_free char *path = test_fixture(rel);
+	cleanup_error nl_error_t err = NULL;
+	struct scenario *scn = NULL;
+
+	if (scenario_parse_file(path, &scn, &err) < 0) {
+		test_diag("scenario_parse_file(%s): %s", path, err->msg);
+		return NULL;
+	}
+	return scn;
+}
+
+/* line_of() - 1-based line of the first line of @scn's file that starts with @prefix, or 0 */
+static unsigned line_of(const struct scenario *scn, const char *prefix)
+{
+	cleanup_file FILE *f = fopen(scn->path, "r");
+	char line[1024];
+	unsigned n = 0;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		n++;
+		if (!strncmp(line, prefix, strlen(prefix)))
+			return n;
+	}
+	return 0;
+}
+
+static int test_scenario_nested_igb(void)
+{
+	struct plan_env env = test_env();
+	cleanup_scenario struct scenario *scn = NULL;
+	cleanup_plan struct plan *p = NULL;
+	cleanup_free char *xml = NULL;
+	cleanup_free char *text = NULL;
+	cleanup_strv char **l2 = NULL;
+
+	CHECK((scn = parse_scenario("nested-igb.yaml")) != NULL);
+	CHECK((p = resolve_ok(scn, &env)) != NULL);
+	CHECK_STR(p->name, "nested-igb");
+	CHECK(p->nic.mode == SCN_L0_EMULATED && p->backend == SCN_BACKEND_LIBVIRT && p->nic.model == SCN_NIC_IGB);
+	CHECK_STR(p->nic.mac, "52:54:00:12:34:56");
+	CHECK(!plan_defaulted(p->defaulted, PLAN_F_MAC) && !plan_defaulted(p->defaulted, PLAN_F_CHECKS));
+	CHECK(p->l1.accel == PLAN_ACCEL_TCG && p->l2.accel == PLAN_ACCEL_RUNTIME);
+	CHECK(p->l1.viommu.caching_mode && p->l2.viommu.caching_mode);
+	for (int c = 0; c < SCN_CHECK__COUNT; c++)
+		CHECK(p->checks[c]);
+	CHECK(p->timeouts.l2_boot_kvm_ms == 7 * 60000 && p->timeouts.l2_boot_tcg_ms == 7 * 60000);
+	CHECK(p->expect == SCN_EXPECT_PASS && p->notes == NULL);
+	l2 = plan_l2_qemu_argv(p, true);
+	CHECK(argv_index(l2, "intel-iommu,caching-mode=on") < argv_index(l2, "vfio-pci,host=0000:00:02.0"));
+	text = plan_format(p);
+	CHECK_CONTAINS(text, "Plan nested-igb (");
+	CHECK_CONTAINS(text, "\n  Emulated igb assigned L0 -> L1 -> L2 with vfio-pci behind intel-iommu (caching-mode=on)");
+	CHECK_CONTAINS(text, "  NIC         igb, mac 52:54:00:12:34:56\n");
+	CHECK_CONTAINS(text, "  l2_boot     420s\n");
+	xml = plan_l1_domain_xml(p);
+	CHECK_CONTAINS(xml, "<mac address='52:54:00:12:34:56'/>");
+	return xmllint_check(xml, LIBVIRT_DOMAIN_RNG);
+}
+
+static int test_scenario_nested_ixgbe(void)
+{
+	struct plan_env env = test_env();
+	cleanup_scenario struct scenario *scn = NULL;
+	cleanup_plan struct plan *p = NULL;
+	cleanup_free char *xml = NULL;
+	cleanup_free char *msg = NULL;
+	cleanup_free char *where = NULL;
+
+	CHECK((scn = parse_scenario("nested-ixgbe.yaml")) != NULL);
+	CHECK((p = resolve_ok(scn, &env)) != NULL);
+	CHECK(p->nic.mode == SCN_L0_LAB);
+	CHECK_STR(p->nic.host_bdf, "0000:03:00.1");
+	CHECK_STR(p->nic.host_bdf_var, "NESTLAB_HOST_NIC");
+	xml = plan_l1_domain_xml(p);
+	CHECK_CONTAINS(xml, "<address domain='0x0000' bus='0x03' slot='0x00' function='0x1'/>");
+	CHECK(strstr(xml, "<interface") == NULL);
+
+	/* the variable unset: the error points at nic.host in the file */
+	env.getenv = NULL;
+	CHECK((msg = resolve_err(scn, &env)) != NULL);
+	CHECK(line_of(scn, "  host:") > 0);
+	where = xasprintf("%s:%u:", scn->path, line_of(scn, "  host:"));
+	CHECK(!strncmp(msg, where, strlen(where)));
+	CHECK_CONTAINS(msg, ": error: nic.host names $NESTLAB_HOST_NIC, which is not set in the environment; "
+			    "hint: export NESTLAB_HOST_NIC=DDDD:BB:DD.F");
+	return xmllint_check(xml, LIBVIRT_DOMAIN_RNG);
+}
+
+static int test_scenario_refusal(void)
+{
+	struct plan_env env = test_env();
+	cleanup_scenario struct scenario *scn = NULL;
+	cleanup_plan struct plan *p = NULL;
+	cleanup_strv char **l2 = NULL;
+
+	CHECK((scn = parse_scenario("refuse-no-caching-mode.yaml")) != NULL);
+	CHECK((p = resolve_ok(scn, &env)) != NULL);
+	CHECK(p->expect == SCN_EXPECT_REFUSAL && p->expect_stage == SCN_STAGE_L2_START);
+	CHECK_STR(p->expect_message, "caching-mode=on");
+	CHECK(p->notes == NULL);
+	l2 = plan_l2_qemu_argv(p, false);
+	CHECK(argv_value(l2, "-device", "intel-iommu,caching-mode=off,"));
+	return TEST_PASS;
+}
+
+static int test_every_scenario_resolves(void)
+{
+	struct plan_env env = test_env();
+	cleanup_free char *pattern = test_fixture("../../../scenarios/*.yaml");
+	glob_t files;
+	size_t n;
+
+	if (glob(pattern, 0, NULL, &files) != 0)
+		return test_skip("no scenarios match %s", pattern);
+	n = files.gl_pathc;
+	for (size_t i = 0; i < files.gl_pathc; i++) {
+		cleanup_scenario struct scenario *scn = NULL;
+		cleanup_error nl_error_t err = NULL;
+		cleanup_plan struct plan *p = NULL;
+		cleanup_free char *text = NULL;
+
+		if (scenario_parse_file(files.gl_pathv[i], &scn, &err) < 0 || plan_resolve(scn, &env, &p, &err) < 0) {
+			test_diag("%s: %s", files.gl_pathv[i], err->msg);
+			globfree(&files);
+			return TEST_FAIL;
+		}
+		text = plan_format(p);
+		if (!strstr(text, "\nSources\n")) {
+			globfree(&files);
+			return TEST_FAIL;
+		}
+	}
+	globfree(&files);
+	test_diag("%zu scenarios resolve", n);
+	return TEST_PASS;
+}
+
 static int test_env_default(void)
 {
 	struct plan_env env;
@@ -1070,6 +1212,10 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_print_marks_only_defaults),
 	TEST_CASE(test_expect_message_mismatch_note),
 	TEST_CASE(test_golden_print),
+	TEST_CASE(test_scenario_nested_igb),
+	TEST_CASE(test_scenario_nested_ixgbe),
+	TEST_CASE(test_scenario_refusal),
+	TEST_CASE(test_every_scenario_resolves),
 	TEST_CASE(test_env_default),
 };
 
