@@ -112,3 +112,20 @@ scenario-%: deps $(BUILD)/nestlab
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- guest agent -------------------------------------------------------------------------------
+# nestlab-agent runs in L1 and L2 (orchestrator/agent/), linked statically so that it needs nothing
+# from the guest's userspace; it shares the wire format (lib/agent_proto.c) with the orchestrator.
+AGENT_SRCS := $(sort $(wildcard orchestrator/agent/*.c))
+AGENT_OBJS := $(AGENT_SRCS:orchestrator/%.c=$(BUILD)/%.o) \
+              $(BUILD)/lib/agent_proto.o $(BUILD)/lib/util.o $(BUILD)/lib/error.o
+
+all: $(BUILD)/nestlab-agent
+
+$(BUILD)/nestlab-agent: $(AGENT_OBJS)
+	$(CC) $(CFLAGS) -static -o $@ $^
+
+# the end-to-end tests run the real agent binary ($$NESTLAB_AGENT, default build/nestlab-agent)
+$(BUILD)/tests/test_agent_proto: | $(BUILD)/nestlab-agent
+
+-include $(AGENT_SRCS:orchestrator/%.c=$(BUILD)/%.d)
