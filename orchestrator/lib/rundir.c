@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * rundir.c - per-run directories: every run keeps its consoles, QEMU logs, QMP transcripts, debugfs
+ * dumps, TAP and JUnit under one directory that failure messages point to (STYLE.md rule 16)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rundir.h"
+
+char *rundir_cache_dir(void)
+{
+	const char *cache = getenv("NESTLAB_CACHE");
+	const char *home = getenv("HOME");
+
+	if (cache && *cache)
+		return xstrdup(cache);
+	return xasprintf("%s/.cache/nestlab", home && *home ? home : "/root");
+}
+
+/* mkdir_p() - create @path and its parents (mode 0755); existing directories are fine */
+static int mkdir_p(const char *path, nl_error_t *err)
+{
+	cleanup_free char *copy = xstrdup(path);
+
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+			return nl_error(err, errno, "create directory %s", copy);
+		*p = '/';
+	}
+	if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+		return nl_error(err, errno, "create directory %s", copy);
+	return 0;
+}
+
+int rundir_create(const char *base, const char *name, char **out, nl_error_t *err)
+{
+	cleanup_free char *abs_base = NULL;
+	cleanup_free char *link = NULL;
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (mkdir_p(base, err) < 0)
+		return nl_error_wrap(err, "run directory (set NESTLAB_CACHE to a writable place)");
+	abs_base = realpath(base, NULL);
+	if (!abs_base)
+		return nl_error(err, errno, "resolve %s", base);
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	for (unsigned n = 0; n < 100; n++) {
+		cleanup_free char *path = n ? xasprintf("%s/%s-%s-%u", abs_base, name, stamp, n)
+					    : xasprintf("%s/%s-%s", abs_base, name, stamp);
+
+		if (mkdir(path, 0755) == 0) {
+			link = xasprintf("%s/latest-%s", abs_base, name);
+			unlink(link);
+			if (symlink(path + strlen(abs_base) + 1, link) < 0)
+				return nl_error(err, errno, "symlink %s", link);
+			*out = path;
+			path = NULL;
+			return 0;
+		}
+		if (errno != EEXIST)
+			return nl_error(err, errno, "create run directory %s", path);
+	}
+	return nl_error(err, EEXIST, "create a run directory for %s in %s", name, abs_base);
+}
+
+int rundir_write_file(const char *dir, const char *name, const char *text, nl_error_t *err)
+{
+	cleanup_free char *path = xasprintf("%s/%s", dir, name);
+	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	size_t len = strlen(text), done = 0;
+
+	if (fd < 0)
+		return nl_error(err, errno, "create %s", path);
+	while (done < len) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return nl_error(err, errno, "write %s", path);
+		done += (size_t)n;
+	}
+	return 0;
+}
