@@ -528,6 +528,15 @@ static void resolve_host_nic(struct resolver *r)
 		}
 		nic->host_bdf_var = braced ? xstrndup(value + 2, len - 3) : xstrdup(value + 1);
 		value = r->env->getenv ? r->env->getenv(nic->host_bdf_var) : NULL;
+		if ((!value || !*value) && r->env->env_placeholders) {
+			cleanup_free char *hint = xasprintf(
+				"export %s=DDDD:BB:DD.F before 'nestlab run' (see lspci -D)", nic->host_bdf_var);
+
+			warn(r, loc, hint, "nic.host names $%s, which is not set: shown as a placeholder",
+			     nic->host_bdf_var);
+			nic->host_bdf = xasprintf("$%s", nic->host_bdf_var);
+			return;
+		}
 		if (!value || !*value) {
 			cleanup_free char *hint = xasprintf(
 				"export %s=DDDD:BB:DD.F (the host NIC's PCI address, see lspci -D)", nic->host_bdf_var);
@@ -919,6 +928,8 @@ int plan_resolve(const struct scenario *scn, const struct plan_env *env, struct 
 	resolve_source(&r, "qemu", &scn->qemu, qemu_debian_versions, QEMU_DEBIAN_SUITE, QEMU_DEBIAN_PREFIX,
 		       &r.plan->qemu_src);
 	resolve_source(&r, "linux", &scn->linux_src, linux_debian_versions, NULL, NULL, &r.plan->linux_src);
+	if (r.plan->nic.host_bdf && r.plan->nic.host_bdf[0] == '$')
+		r.plan->complete = false;	/* an environment placeholder is left */
 
 	if (r.error_count) {
 		nl_error(err, 0, "%s", r.errors.str);

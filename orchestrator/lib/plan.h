@@ -42,6 +42,8 @@ struct plan_env {
 	bool host_has_kvm;		/* /dev/kvm usable at L0 */
 	const char *(*getenv)(const char *name);	/* for nic.host "$VAR"; NULL = no environment */
 	unsigned peer_port, nic_port;	/* UDP ports of the emulated NIC's dgram backend; 0 = at run time */
+	bool env_placeholders;		/* an unset $VAR in nic.host stays "$VAR" with a warning (validate,
+					 * plan) instead of being an error (run) */
 	char *owned_[16];		/* private: strings plan_env_init_default() allocated */
 };
 
