@@ -1014,12 +1014,36 @@ static const char *process_getenv(const char *name)
 	return getenv(name);
 }
 
-/* host_kvm_usable() - /dev/kvm opens read-write (what QEMU's -accel kvm needs) */
+/*
+ * cpu_has_hw_virt() - /proc/cpuinfo lists vmx or svm
+ *
+ * A /dev/kvm that opens is not enough: on a host that is itself a microVM, /dev/kvm can exist and run
+ * a few instructions while a real kernel hangs at its first steps (seen on this project's CI machines:
+ * KVM_CREATE_VM and KVM_RUN work, a Linux guest stops after "Probing EDD"). KVM without the hardware
+ * extensions advertised to this kernel is not a KVM the appliance can rely on.
+ */
+static bool cpu_has_hw_virt(void)
+{
+	cleanup_file FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[4096];
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5))
+			continue;
+		for (char *tok = strtok(line, " \t\n"); tok; tok = strtok(NULL, " \t\n"))
+			if (!strcmp(tok, "vmx") || !strcmp(tok, "svm"))
+				return true;
+		return false;
+	}
+	return false;
+}
+
+/* host_kvm_usable() - /dev/kvm opens read-write and the CPU advertises VT-x or AMD-V */
 static bool host_kvm_usable(void)
 {
 	cleanup_close int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
-	return fd >= 0;
+	return fd >= 0 && cpu_has_hw_virt();
 }
 
 void plan_env_init_default(struct plan_env *env, const char *run_dir)
@@ -1176,7 +1200,7 @@ static char *accel_str(const struct plan *p, bool l1)
 	if (l1)
 		return xasprintf("tcg, -cpu max (%s%s): TCG offers AMD SVM+NPT, so kvm_amd loads in L1; "
 				 "kvm_intel cannot (no VMX under TCG)", how,
-				 g->accel_requested == SCN_ACCEL_AUTO ? ": no /dev/kvm at L0" : "");
+				 g->accel_requested == SCN_ACCEL_AUTO ? ": no usable KVM at L0 (/dev/kvm plus vmx/svm)" : "");
 	if (g->accel == PLAN_ACCEL_RUNTIME)
 		return xasprintf("auto%s, decided in L1 at run time: kvm (-cpu host) if `modprobe kvm_amd` "
 				 "(or kvm_intel) gives /dev/kvm, else tcg (-cpu max); both argv below",
