@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "plan.h"
+#include "proc.h"
 #include "test.h"
 
 #define MiB (1024ULL * 1024)
@@ -903,7 +904,7 @@ static int test_print_key_lines(void)
 	CHECK_CONTAINS(text, "  firmware    -L /usr/share/seabios -L /usr/share/qemu\n");
 	CHECK_CONTAINS(text, "\nL1  guest of L0, run by L0's QEMU\n  machine     q35 (default)\n"
 			     "  memory      6G (default)\n");
-	CHECK_CONTAINS(text, "  accel       tcg, -cpu max (auto, the default: no /dev/kvm at L0): TCG offers AMD SVM+NPT");
+	CHECK_CONTAINS(text, "  accel       tcg, -cpu max (auto, the default: no usable KVM at L0 (/dev/kvm plus vmx/svm)): TCG offers AMD SVM+NPT");
 	CHECK_CONTAINS(text, "  vIOMMU      intel-iommu caching-mode=on intremap=on aw-bits=48 x-scalable-mode=off "
 			     "(all default)\n");
 	CHECK_CONTAINS(text, "  accel       auto (default), decided in L1 at run time: kvm (-cpu host) if "
@@ -1170,7 +1171,18 @@ static int test_env_default(void)
 	CHECK_STR(env.qemu_binary, "/srv/cache-x/qemu/current/qemu-system-x86_64");
 	CHECK(env.run_dir == NULL);
 	CHECK(env.getenv != NULL && !strcmp(env.getenv("NESTLAB_CACHE"), "/srv/cache-x"));
-	CHECK(env.host_has_kvm == (access("/dev/kvm", R_OK | W_OK) == 0));
+	/* KVM counts only where /dev/kvm opens and the CPU advertises vmx or svm */
+	if (access("/dev/kvm", R_OK | W_OK) != 0)
+		CHECK(!env.host_has_kvm);
+	{
+		cleanup_free char *out = NULL;
+		cleanup_error nl_error_t perr = NULL;
+		const char *argv[] = { "grep", "-qwE", "vmx|svm", "/proc/cpuinfo", NULL };
+		bool hw = proc_run((char **)argv, 5000, &out, &perr) == 0;
+
+		if (!hw)
+			CHECK(!env.host_has_kvm);
+	}
 	plan_env_release(&env);
 	if (saved)
 		setenv("NESTLAB_CACHE", saved, 1);
