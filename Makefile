@@ -91,7 +91,7 @@ fuzz: $(FUZZERS)
 		n=$$(basename $$f); n=$${n#fuzz_}; \
 		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 		echo "fuzz $$n for $(FUZZ_SECONDS) s (corpus orchestrator/fuzz/corpus/$$n)"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/$$n- \
 			$(BUILD)/fuzz/corpus-$$n orchestrator/fuzz/corpus/$$n || exit 1; \
 	done
 
