@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "plan.h"
+#include "rundir.h"
 
 #define MiB (1024ULL * 1024)
 #define GiB (1024ULL * MiB)
@@ -1048,14 +1049,8 @@ static bool host_kvm_usable(void)
 
 void plan_env_init_default(struct plan_env *env, const char *run_dir)
 {
-	const char *cache = getenv("NESTLAB_CACHE");
-	const char *home = getenv("HOME");
-
 	*env = (struct plan_env){ 0 };
-	if (cache && *cache)
-		env->cache_dir = env_own(env, xstrdup(cache));
-	else
-		env->cache_dir = env_own(env, xasprintf("%s/.cache/nestlab", home && *home ? home : "."));
+	env->cache_dir = env_own(env, rundir_cache_dir());
 	env->run_dir = run_dir ? env_own(env, xstrdup(run_dir)) : NULL;
 	env->qemu_binary = env_own(env, xasprintf("%s/qemu/current/qemu-system-x86_64", env->cache_dir));
 	env->firmware_dir = "/usr/share/seabios:/usr/share/qemu";	/* Debian seabios, qemu-system-data */

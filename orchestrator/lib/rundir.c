@@ -21,7 +21,7 @@ char *rundir_cache_dir(void)
 
 	if (cache && *cache)
 		return xstrdup(cache);
-	return xasprintf("%s/.cache/nestlab", home && *home ? home : "/root");
+	return xasprintf("%s/.cache/nestlab", home && *home ? home : ".");
 }
 
 /* mkdir_p() - create @path and its parents (mode 0755); existing directories are fine */

@@ -248,6 +248,25 @@ int snprintf_checked(char *buf, size_t size, const char *fmt, ...)
 	return n;
 }
 
+char *read_file_text(const char *path)
+{
+	cleanup_file FILE *f = fopen(path, "re");
+	struct strbuf sb = STRBUF_INIT;
+	char buf[4096];
+	size_t n;
+
+	if (!f)
+		return NULL;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		strbuf_add(&sb, buf, n);
+	if (ferror(f)) {
+		strbuf_release(&sb);
+		errno = EIO;
+		return NULL;
+	}
+	return strbuf_detach(&sb);
+}
+
 uint64_t now_ms(void)
 {
 	struct timespec ts;

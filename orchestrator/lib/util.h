@@ -70,6 +70,9 @@ void cleanup_strbufp(struct strbuf *sb);
 /* checked snprintf for fixed-size buffers (sun_path is 108 bytes): returns -1 on truncation */
 int snprintf_checked(char *buf, size_t size, const char *fmt, ...) PRINTF_FMT(3, 4);
 
+/* read_file_text() - the whole file as a NUL-terminated string, or NULL with errno set */
+char *read_file_text(const char *path);
+
 /* monotonic clock in milliseconds */
 uint64_t now_ms(void);
 

@@ -22,16 +22,12 @@ struct cli_result {
 
 static char tmp_dir[] = "/tmp/nestlab-test-cli-XXXXXX";
 
+/* slurp() - the file's text, "" when it cannot be read */
 static char *slurp(const char *path)
 {
-	cleanup_file FILE *f = fopen(path, "re");
-	struct strbuf sb = STRBUF_INIT;
-	char buf[4096];
-	size_t n;
+	char *text = read_file_text(path);
 
-	while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
-		strbuf_add(&sb, buf, n);
-	return strbuf_detach(&sb);
+	return text ? text : xstrdup("");
 }
 
 /* cli_run() - run nestlab with @args (NULL-terminated), NESTLAB_CACHE in the test's temp dir */

@@ -28,21 +28,6 @@ static char *make_tmpdir(void)
 	return dir;
 }
 
-/* read_file() - whole file as a string, or NULL */
-static char *read_file(const char *path)
-{
-	cleanup_file FILE *f = fopen(path, "re");
-	struct strbuf sb = STRBUF_INIT;
-	char buf[4096];
-	size_t n;
-
-	if (!f)
-		return NULL;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		strbuf_add(&sb, buf, n);
-	return strbuf_detach(&sb);
-}
-
 /* count() - occurrences of @needle in @hay */
 static size_t count(const char *hay, const char *needle)
 {
@@ -215,7 +200,7 @@ static int test_junit_write_atomic_and_valid(void)
 	junit_init(&j, "nested-igb");
 	add_hostile_cases(&j);
 	CHECK(junit_write(&j, path, &err) == 0);
-	a = read_file(path);
+	a = read_file_text(path);
 	b = junit_render(&j);
 	CHECK_STR(a, b);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
