@@ -888,6 +888,19 @@ static void resolve_source(struct resolver *r, const char *what, const struct sc
 		     "sources.%s is tarball, but no tarball path is given", what);
 }
 
+void plan_source_init_default(struct plan_source *out, const char *what)
+{
+	bool qemu = !strcmp(what, "qemu");
+	const char *const *pinned = qemu ? qemu_debian_versions : linux_debian_versions;
+
+	*out = (struct plan_source){ .kind = SCN_SRC_DEBIAN };
+	for (size_t i = 0; pinned[i]; i++)
+		strv_push(&out->versions, pinned[i]);
+	out->suite = qemu ? xstrdup(QEMU_DEBIAN_SUITE) : NULL;
+	out->version_prefix = qemu ? xstrdup(QEMU_DEBIAN_PREFIX) : NULL;
+	out->patches = xasprintf("patches/%s", what);
+}
+
 /* ---- entry points ------------------------------------------------------------------------------ */
 
 /* resolve_identity() - name, description, libvirt domain name, whether the plan can run as is */
@@ -952,7 +965,7 @@ static void plan_guest_release(struct plan_guest *g)
 	free(g->image_source);
 }
 
-static void plan_source_release(struct plan_source *s)
+void plan_source_release(struct plan_source *s)
 {
 	strv_free(s->versions);
 	free(s->suite);

@@ -151,6 +151,14 @@ struct plan_source {
 	char *config;			/* linux: extra config fragment, or NULL */
 };
 
+/*
+ * plan_source_init_default() - the source of "qemu" or "linux" when the scenario says nothing (the
+ * pinned Debian versions, patches/<what>); for `nestlab build` without a scenario. Release with
+ * plan_source_release().
+ */
+void plan_source_init_default(struct plan_source *out, const char *what);
+void plan_source_release(struct plan_source *s);
+
 struct plan {
 	char *scenario_path;
 	char *name;			/* the scenario's name */
