@@ -7,6 +7,7 @@
 #   make scenario-NAME        run scenarios/NAME.yaml end to end (e.g. make scenario-nested-igb)
 #   make fuzz                 run the libFuzzer targets (FUZZ_SECONDS each, default 600)
 #   make deps                 install the Debian packages listed in orchestrator/packages.txt (as root)
+#   make build                patched QEMU and Linux from source, cached by content (build-qemu, build-linux)
 #
 # Build outputs of the orchestrator itself go to build/ (ignored by git); QEMU, Linux, images and
 # sources go to the cache ($(NESTLAB_CACHE), default ~/.cache/nestlab), keyed by content.
@@ -32,7 +33,7 @@ CLI_OBJS  := $(CLI_SRCS:orchestrator/%.c=$(BUILD)/%.o)
 TESTS     := $(TEST_SRCS:orchestrator/tests/%.c=$(BUILD)/tests/%)
 FUZZERS   := $(FUZZ_SRCS:orchestrator/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all check unit-check fuzz deps clean scenario-% build-% images
+.PHONY: all check unit-check fuzz deps clean scenario-% build-% images build build-qemu build-linux
 .SUFFIXES:
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -109,6 +110,14 @@ deps:
 
 scenario-%: deps $(BUILD)/nestlab
 	$(BUILD)/nestlab run scenarios/$*.yaml
+
+# ---- QEMU and Linux from source (issue 3) -------------------------------------------------------
+# `nestlab build` keeps them under $(NESTLAB_CACHE)/{qemu,linux}/<key>, with a `current` link.
+build-qemu build-linux: deps $(BUILD)/nestlab
+	$(BUILD)/nestlab build $(@:build-%=%)
+
+build: deps $(BUILD)/nestlab
+	$(BUILD)/nestlab build all
 
 clean:
 	rm -rf $(BUILD)

@@ -239,14 +239,14 @@ static int test_build_images_refuse(void)
 {
 	cleanup_cli struct cli_result b = { 0 }, i = { 0 };
 
-	cli_run(&b, (const char *[]){ "build", "all", NULL });
+	/* `build all` for real takes half an hour: test_build.c builds a tiny component instead */
+	cli_run(&b, (const char *[]){ "build", "everything", NULL });
+	CHECK(b.status == 2);
+	CHECK_CONTAINS(b.err, "expected one of qemu, linux, all");
+	CHECK(b.out[0] == '\0');
 	cli_run(&i, (const char *[]){ "images", NULL });
-	if (strstr(b.err, "not implemented yet"))
-		CHECK(b.status == 4);
 	if (strstr(i.err, "not implemented yet"))
 		CHECK(i.status == 4);
-	if (!strstr(b.err, "not implemented yet") && !strstr(i.err, "not implemented yet"))
-		return test_skip("build and images are implemented: covered by their own tests");
 	return TEST_PASS;
 }
 
