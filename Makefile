@@ -14,7 +14,7 @@
 
 CC        ?= gcc
 BUILD     ?= build
-PKGS      := yaml-0.1 jansson libcrypto libvirt libvirt-qemu
+PKGS      := yaml-0.1 jansson libcrypto libguestfs zlib libvirt libvirt-qemu
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS    ?= -O2 -g

@@ -1,0 +1,1070 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_image.c - unit tests for image.c, image_cpio.c, image_l2.c, image_seed.c and image_guestfs.c
+ *
+ * Archives and file systems are parsed back by readers written here from the format descriptions
+ * (not by the writer's own code), and cross-checked with GNU cpio, fsck.fat and mtools when they are
+ * installed. One test boots the libguestfs appliance (about 30 s under TCG); NESTLAB_QUICK=1 skips it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <yaml.h>
+#include <zlib.h>
+
+#include "agent_proto.h"
+#include "image.h"
+#include "image_internal.h"
+#include "plan.h"
+#include "proc.h"
+#include "rundir.h"
+#include "test.h"
+
+/* ---- helpers ----------------------------------------------------------------------------------- */
+
+/* tmp_dir() - a fresh directory under $TMPDIR (caller frees the path; files are left for inspection) */
+static char *tmp_dir(const char *what)
+{
+	const char *base = getenv("TMPDIR");
+	char *path = xasprintf("%s/nestlab-test-image-%s-XXXXXX", base && *base ? base : "/tmp", what);
+
+	if (!mkdtemp(path)) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+static int write_file(const char *path, const char *text, mode_t mode)
+{
+	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	size_t len = strlen(text);
+
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+		return -1;
+	return fchmod(fd, mode);
+}
+
+static bool have_program(const char *name)
+{
+	cleanup_free char *out = NULL;
+	cleanup_error nl_error_t err = NULL;
+	char *argv[] = { (char *)"sh", (char *)"-c", NULL, NULL };
+	cleanup_free char *cmd = xasprintf("command -v %s", name);
+
+	argv[2] = cmd;
+	return proc_run(argv, 5000, &out, &err) == 0;
+}
+
+/* ---- cpio: a newc reader written from cpio(5) -------------------------------------------------- */
+
+struct cpio_entry {
+	char name[256];
+	unsigned mode, nlink, rdev_major, rdev_minor, mtime;
+	size_t size;
+	const char *data;
+};
+
+/* hex8() - one 8-digit hex field; -1 when not hex */
+static long hex8(const char *p)
+{
+	long v = 0;
+
+	for (int i = 0; i < 8; i++) {
+		int c = p[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+/*
+ * cpio_parse() - entries of a newc archive into @out (at most @max); checks magic, hex fields, the
+ * 4-byte alignment of every header and data start, and that TRAILER!!! ends the archive exactly.
+ * Return: number of entries without the trailer, or -1 (diagnostic printed).
+ */
+static int cpio_parse(const char *buf, size_t len, struct cpio_entry *out, int max)
+{
+	size_t off = 0;
+	int n = 0;
+
+	while (off + 110 <= len) {
+		struct cpio_entry e = { 0 };
+		long f[13];
+		size_t namesize;
+
+		if (off % 4 || memcmp(buf + off, "070701", 6)) {
+			test_diag("cpio: bad magic or alignment at %zu", off);
+			return -1;
+		}
+		for (int i = 0; i < 13; i++)
+			if ((f[i] = hex8(buf + off + 6 + 8 * i)) < 0) {
+				test_diag("cpio: field %d not hex at %zu", i, off);
+				return -1;
+			}
+		e.mode = (unsigned)f[1], e.nlink = (unsigned)f[4], e.mtime = (unsigned)f[5], e.size = (size_t)f[6];
+		e.rdev_major = (unsigned)f[9], e.rdev_minor = (unsigned)f[10];
+		namesize = (size_t)f[11];
+		if (namesize < 2 || namesize > sizeof(e.name) || off + 110 + namesize > len ||
+		    buf[off + 110 + namesize - 1]) {
+			test_diag("cpio: bad name size at %zu", off);
+			return -1;
+		}
+		memcpy(e.name, buf + off + 110, namesize);
+		off = (off + 110 + namesize + 3) & ~(size_t)3;
+		if (off + e.size > len)
+			return -1;
+		e.data = buf + off;
+		off = (off + e.size + 3) & ~(size_t)3;
+		if (!strcmp(e.name, "TRAILER!!!"))
+			return off == len ? n : -1;
+		if (n < max)
+			out[n] = e;
+		n++;
+	}
+	test_diag("cpio: no trailer");
+	return -1;
+}
+
+static const struct cpio_entry *cpio_find(const struct cpio_entry *e, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(e[i].name, name))
+			return &e[i];
+	return NULL;
+}
+
+/* sample_archive() - every entry type, a nested path (parents added), an odd-length file */
+static int sample_archive(struct image_cpio *c)
+{
+	cleanup_error nl_error_t err = NULL;
+
+	image_cpio_init(c, 1700000000);
+	if (image_cpio_add_dir(c, "bin", 0755, &err) < 0 || image_cpio_add_file(c, "init", 0755, "#!/bin/sh\n", 10, &err) < 0 ||
+	    image_cpio_add_file(c, "usr/local/share/odd", 0644, "abcde", 5, &err) < 0 ||
+	    image_cpio_add_symlink(c, "bin/sh", "busybox", &err) < 0 ||
+	    image_cpio_add_chardev(c, "dev/console", 0600, 5, 1, &err) < 0 ||
+	    image_cpio_add_file(c, "empty", 0600, NULL, 0, &err) < 0) {
+		test_diag("%s", err->msg);
+		return -1;
+	}
+	image_cpio_finish(c);
+	return 0;
+}
+
+static int test_cpio_roundtrip(void)
+{
+	struct cpio_entry e[32];
+	struct image_cpio c;
+	const struct cpio_entry *f;
+	int n;
+
+	CHECK(sample_archive(&c) == 0);
+	n = cpio_parse(c.out.str, c.out.len, e, 32);
+	CHECK(n == 10);	/* bin init usr usr/local usr/local/share odd bin/sh dev dev/console empty */
+	CHECK((f = cpio_find(e, n, "init")) && f->mode == (S_IFREG | 0755) && f->size == 10 &&
+	      !memcmp(f->data, "#!/bin/sh\n", 10) && f->mtime == 1700000000 && f->nlink == 1);
+	CHECK((f = cpio_find(e, n, "usr/local/share/odd")) && f->size == 5 && !memcmp(f->data, "abcde", 5));
+	CHECK((f = cpio_find(e, n, "usr/local")) && f->mode == (S_IFDIR | 0755));
+	CHECK(cpio_find(e, n, "usr") < cpio_find(e, n, "usr/local"));	/* parents first */
+	CHECK(cpio_find(e, n, "usr/local/share") < cpio_find(e, n, "usr/local/share/odd"));
+	CHECK((f = cpio_find(e, n, "bin/sh")) && f->mode == (S_IFLNK | 0777) && f->size == 7 &&
+	      !memcmp(f->data, "busybox", 7));
+	CHECK((f = cpio_find(e, n, "dev/console")) && f->mode == (S_IFCHR | 0600) && f->rdev_major == 5 &&
+	      f->rdev_minor == 1);
+	CHECK((f = cpio_find(e, n, "empty")) && f->size == 0);
+	CHECK(c.out.len % 4 == 0);
+	image_cpio_release(&c);
+	return TEST_PASS;
+}
+
+static int test_cpio_bad_names(void)
+{
+	static const char *const bad[] = { "", "/abs", "a/../b", "a//b", "./x", "TRAILER!!!", "x/." };
+	struct image_cpio c;
+
+	image_cpio_init(&c, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		cleanup_error nl_error_t err = NULL;
+
+		CHECK(image_cpio_add_file(&c, bad[i], 0644, "x", 1, &err) < 0);
+		CHECK_CONTAINS(err->msg, "bad entry name");
+	}
+	{
+		cleanup_error nl_error_t err = NULL;
+
+		image_cpio_finish(&c);
+		CHECK(image_cpio_add_dir(&c, "late", 0755, &err) < 0);
+		CHECK_CONTAINS(err->msg, "after the trailer");
+	}
+	image_cpio_release(&c);
+	return TEST_PASS;
+}
+
+/* test_cpio_gnu() - GNU cpio lists what the writer wrote */
+static int test_cpio_gnu(void)
+{
+	cleanup_free char *dir = tmp_dir("cpio");
+	cleanup_free char *path = NULL;
+	cleanup_free char *out = NULL;
+	cleanup_error nl_error_t err = NULL;
+	cleanup_strv char **argv = NULL;
+	struct image_cpio c;
+
+	if (!have_program("cpio"))
+		return test_skip("GNU cpio is not installed (the own reader covers the format)");
+	CHECK(dir && sample_archive(&c) == 0);
+	path = xasprintf("%s/a.cpio", dir);
+	CHECK(write_file(path, "", 0644) == 0);
+	{
+		cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+		CHECK(write(fd, c.out.str, c.out.len) == (ssize_t)c.out.len);
+	}
+	image_cpio_release(&c);
+	strv_push(&argv, "cpio");
+	strv_push(&argv, "-i");
+	strv_push(&argv, "-t");
+	strv_push(&argv, "-v");
+	strv_pushf(&argv, "--file=%s", path);
+	CHECK(proc_run(argv, 10000, &out, &err) == 0);
+	CHECK_CONTAINS(out, "bin/sh -> busybox");
+	CHECK_CONTAINS(out, "usr/local/share/odd");
+	CHECK_CONTAINS(out, "-rwxr-xr-x");
+	CHECK_CONTAINS(out, "crw-------");
+	CHECK(!strstr(out, "warning") && !strstr(out, "error"));
+	return TEST_PASS;
+}
+
+static int test_gzip(void)
+{
+	cleanup_free char *dir = tmp_dir("gzip");
+	cleanup_free char *path = NULL;
+	cleanup_error nl_error_t err = NULL;
+	char data[100000], back[100001];
+	gzFile gz;
+	int n;
+
+	CHECK(dir);
+	path = xasprintf("%s/x.gz", dir);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 7 % 251);
+	CHECK(image_gzip_write(path, data, sizeof(data), &err) == 0);
+	gz = gzopen(path, "rb");
+	CHECK(gz);
+	n = gzread(gz, back, sizeof(back));
+	gzclose(gz);
+	CHECK(n == (int)sizeof(data) && !memcmp(back, data, sizeof(data)));
+	return TEST_PASS;
+}
+
+/* ---- FAT: a reader written from the FAT specification -------------------------------------------- */
+
+static unsigned get16(const uint8_t *p)
+{
+	return p[0] | p[1] << 8;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return get16(p) | (uint32_t)get16(p + 2) << 16;
+}
+
+static unsigned fat12_get(const uint8_t *fat, unsigned cluster)
+{
+	const uint8_t *p = fat + cluster + cluster / 2;
+
+	return cluster & 1 ? (p[0] >> 4) | (p[1] << 4) : p[0] | ((p[1] & 0x0f) << 8);
+}
+
+/*
+ * fat_read() - the file @want of the root directory (long names, checksums verified), following its
+ * cluster chain; *label gets the volume label entry. Return: malloc'd contents or NULL.
+ */
+static char *fat_read(const uint8_t *img, const char *want, char label[12], size_t *size_out)
+{
+	unsigned bps = get16(img + 11), rsvd = get16(img + 14), nfats = img[16], roots = get16(img + 17);
+	unsigned fatsz = get16(img + 22), spc = img[13];
+	const uint8_t *fat = img + rsvd * bps, *root = fat + nfats * fatsz * bps;
+	size_t data_start = (rsvd + nfats * fatsz) * bps + roots * 32;
+	char lfn[256] = "";
+	int lfn_sum = -1;
+
+	for (unsigned i = 0; i < roots; i++) {
+		const uint8_t *e = root + 32 * i;
+
+		if (e[0] == 0)
+			break;
+		if (e[11] == 0x0f) {
+			static const int offs[13] = { 1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30 };
+			int ord = e[0] & 0x3f;
+
+			if (e[0] & 0x40)
+				memset(lfn, 0, sizeof(lfn));
+			lfn_sum = e[13];
+			for (int k = 0; k < 13; k++) {
+				unsigned ch = get16(e + offs[k]);
+
+				if (ch && ch != 0xffff && (ord - 1) * 13 + k < 255)
+					lfn[(ord - 1) * 13 + k] = (char)ch;
+			}
+			continue;
+		}
+		if (e[11] & 0x08) {
+			memcpy(label, e, 11);
+			label[11] = '\0';
+			continue;
+		}
+		{
+			uint8_t sum = 0;
+
+			for (int k = 0; k < 11; k++)
+				sum = (uint8_t)(((sum & 1) << 7) + (sum >> 1) + e[k]);
+			if (lfn_sum != sum || strcmp(lfn, want)) {
+				lfn_sum = -1;
+				continue;
+			}
+		}
+		{
+			uint32_t size = get32(e + 28);
+			char *out = xzalloc(size + 1);
+			unsigned cl = get16(e + 26);
+
+			for (uint32_t done = 0; done < size; cl = fat12_get(fat, cl)) {
+				size_t take = size - done < bps * spc ? size - done : bps * spc;
+
+				if (cl < 2 || cl >= 0xff8) {
+					free(out);
+					return NULL;
+				}
+				memcpy(out + done, img + data_start + (cl - 2) * bps * spc, take);
+				done += (uint32_t)take;
+			}
+			*size_out = size;
+			return out;
+		}
+	}
+	return NULL;
+}
+
+static int test_fat_layout(void)
+{
+	cleanup_error nl_error_t err = NULL;
+	cleanup_strbuf struct strbuf img = STRBUF_INIT;
+	char big[3000], label[12] = "";
+	size_t size;
+	const struct image_fat_file files[] = {
+		{ "meta-data", "instance-id: x\n", 15 },
+		{ "network-config", "config: disabled\n", 17 },
+		{ "a-name-longer-than-twenty-six-characters", big, sizeof(big) },
+		{ "empty", "", 0 },
+	};
+	const uint8_t *b;
+	cleanup_free char *md = NULL, *nc = NULL, *lg = NULL, *em = NULL;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	CHECK(image_fat_build("CIDATA", 0x12345678, files, ARRAY_SIZE(files), &img, &err) == 0);
+	CHECK(img.len == IMAGE_SEED_BYTES);
+	b = (const uint8_t *)img.str;
+	CHECK(b[0] == 0xeb && b[510] == 0x55 && b[511] == 0xaa);
+	CHECK(get16(b + 11) == 512 && get16(b + 19) == IMAGE_SEED_BYTES / 512 && b[38] == 0x29);
+	CHECK(!memcmp(b + 43, "CIDATA     ", 11) && !memcmp(b + 54, "FAT12   ", 8));
+	CHECK(get32(b + 39) == 0x12345678);
+	CHECK((md = fat_read(b, "meta-data", label, &size)) && size == 15 && !strcmp(md, "instance-id: x\n"));
+	CHECK_STR(label, "CIDATA     ");
+	CHECK((nc = fat_read(b, "network-config", label, &size)) && !strcmp(nc, "config: disabled\n"));
+	CHECK((lg = fat_read(b, "a-name-longer-than-twenty-six-characters", label, &size)) && size == sizeof(big) &&
+	      !memcmp(lg, big, sizeof(big)));
+	CHECK((em = fat_read(b, "empty", label, &size)) && size == 0);
+	CHECK(!memcmp(b + 512, b + 512 + 6 * 512, 6 * 512));	/* both FATs equal */
+	return TEST_PASS;
+}
+
+static int test_fat_limits(void)
+{
+	cleanup_strbuf struct strbuf img = STRBUF_INIT;
+	static char huge[IMAGE_SEED_BYTES];
+	const struct image_fat_file too_big[] = { { "user-data", huge, sizeof(huge) } };
+	const struct image_fat_file bad_name[] = { { "a/b", "x", 1 } };
+	struct image_fat_file many[17];
+	cleanup_error nl_error_t e1 = NULL, e2 = NULL, e3 = NULL, e4 = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(many); i++)
+		many[i] = (struct image_fat_file){ "f", "x", 1 };
+	CHECK(image_fat_build("CIDATA", 1, too_big, 1, &img, &e1) < 0);
+	CHECK_CONTAINS(e1->msg, "KiB");
+	CHECK(image_fat_build("CIDATA", 1, bad_name, 1, &img, &e2) < 0);
+	CHECK(image_fat_build("CIDATA", 1, many, ARRAY_SIZE(many), &img, &e3) < 0);
+	CHECK(image_fat_build("TWELVE-CHARS", 1, bad_name, 0, &img, &e4) < 0);
+	CHECK(img.len == 0);
+	return TEST_PASS;
+}
+
+/* ---- the seed of a plan ----------------------------------------------------------------------- */
+
+/* seed_plan() - a resolved plan of a minimal scenario; @assign: l2_assign */
+static struct plan *seed_plan(enum scn_l2_assign assign)
+{
+	cleanup_error nl_error_t err = NULL;
+	struct scenario scn = { 0 };
+	struct plan *plan = NULL;
+	struct plan_env env = {
+		.run_dir = "/srv/nestlab/run-1", .run_id = "a1b2c3", .cache_dir = "/srv/nestlab/cache",
+		.peer_port = 40000, .nic_port = 40001,
+	};
+
+	scn.path = (char *)"scenarios/seed-test.yaml";
+	scn.name = (char *)"seed-test";
+	scn.nic.l2_assign = assign;
+	if (plan_resolve(&scn, &env, &plan, &err) < 0) {
+		test_diag("plan_resolve: %s", err->msg);
+		return NULL;
+	}
+	return plan;
+}
+
+/* yaml_ok() - @text is one well-formed YAML document (libyaml) */
+static bool yaml_ok(const char *text)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	bool ok;
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+	ok = yaml_parser_load(&parser, &doc) && yaml_document_get_root_node(&doc);
+	if (ok)
+		yaml_document_delete(&doc);
+	else
+		test_diag("YAML error: %s at line %zu", parser.problem ? parser.problem : "?", parser.problem_mark.line + 1);
+	yaml_parser_delete(&parser);
+	return ok;
+}
+
+static int test_seed_format(void)
+{
+	cleanup_plan struct plan *plan = seed_plan(SCN_ASSIGN_UNSET);
+	struct image_seed seed;
+
+	CHECK(plan);
+	image_seed_format(plan, NULL, &seed);
+	CHECK_STR(seed.meta_data, "# NoCloud meta-data: a new instance-id per run makes cloud-init apply user-data again\n"
+				  "instance-id: 'nestlab-seed-test-a1b2c3'\nlocal-hostname: l1\n");
+	CHECK(!strncmp(seed.user_data, "#cloud-config\n", 14));
+	CHECK_CONTAINS(seed.user_data, "  - path: /etc/nestlab/run.env\n");
+	CHECK_CONTAINS(seed.user_data, "      NESTLAB_NIC_BDF=0000:00:02.0\n");
+	CHECK_CONTAINS(seed.user_data, "      NESTLAB_L2_ASSIGN=vfio-pci\n");
+	CHECK_CONTAINS(seed.user_data, "      NESTLAB_AGENT_RELAY=/run/nestlab/agent-l2.sock\n");
+	CHECK_CONTAINS(seed.user_data, "      NESTLAB_AGENT_ARGS='--watch kmsg=/dev/kmsg'\n");
+	CHECK_CONTAINS(seed.user_data, "runcmd:\n  - [/usr/local/sbin/nestlab-vfio-bind, '0000:00:02.0']\n"
+				       "  - [systemctl, --no-block, restart, nestlab-agent.service]\n");
+	CHECK_CONTAINS(seed.user_data, "final_message: 'NESTLAB-L1-CLOUD-INIT-DONE uptime $UPTIME'\n");
+	CHECK(strstr(seed.network_config, "\nconfig: disabled\n"));
+	CHECK(yaml_ok(seed.meta_data) && yaml_ok(seed.user_data) && yaml_ok(seed.network_config));
+	image_seed_release(&seed);
+	return TEST_PASS;
+}
+
+static int test_seed_no_assign(void)
+{
+	cleanup_plan struct plan *plan = seed_plan(SCN_ASSIGN_NONE);
+	struct image_seed_opts opts = { .agent_args = "--watch trace=/sys/kernel/tracing/trace_pipe" };
+	struct image_seed seed;
+
+	CHECK(plan);
+	image_seed_format(plan, &opts, &seed);
+	CHECK(!strstr(seed.user_data, "nestlab-vfio-bind"));
+	CHECK_CONTAINS(seed.user_data, "NESTLAB_L2_ASSIGN=none\n");
+	CHECK_CONTAINS(seed.user_data, "NESTLAB_AGENT_ARGS='--watch trace=/sys/kernel/tracing/trace_pipe'\n");
+	CHECK(yaml_ok(seed.user_data));
+	image_seed_release(&seed);
+	return TEST_PASS;
+}
+
+/* test_seed_write() - the seed disk holds the three texts, checked by the reader above and mtools */
+static int test_seed_write(void)
+{
+	cleanup_plan struct plan *plan = seed_plan(SCN_ASSIGN_UNSET);
+	cleanup_free char *dir = tmp_dir("seed");
+	cleanup_free char *seed_path = NULL, *img = NULL, *ud = NULL, *ud_file = NULL, *ud_path = NULL;
+	cleanup_error nl_error_t err = NULL;
+	cleanup_strv char **args = NULL;
+	struct image_seed seed;
+	char label[12] = "";
+	size_t size;
+
+	CHECK(plan && dir);
+	CHECK(image_seed_write(dir, plan, NULL, &seed_path, &err) == 0);
+	CHECK(!strcmp(seed_path + strlen(dir), "/l1-seed.img"));
+	img = read_file_text(seed_path);
+	CHECK(img);
+	image_seed_format(plan, NULL, &seed);
+	ud = fat_read((const uint8_t *)img, "user-data", label, &size);
+	CHECK(ud && !strcmp(ud, seed.user_data));
+	CHECK_STR(label, "CIDATA     ");
+	ud_path = xasprintf("%s/l1-seed/user-data", dir);
+	ud_file = read_file_text(ud_path);
+	CHECK(ud_file && !strcmp(ud_file, seed.user_data));
+	image_seed_release(&seed);
+	image_seed_qemu_args(&args, "/run,dir/l1-seed.img");
+	CHECK(strv_len(args) == 4);
+	CHECK_STR(args[1], "file=/run,,dir/l1-seed.img,if=none,id=seed0,format=raw,readonly=on");
+	CHECK_STR(args[3], "virtio-blk-pci,drive=seed0");
+	return TEST_PASS;
+}
+
+/* test_seed_fsck() - dosfstools and mtools accept the image and read the files by their long names */
+static int test_seed_fsck(void)
+{
+	cleanup_plan struct plan *plan = seed_plan(SCN_ASSIGN_UNSET);
+	cleanup_free char *dir = tmp_dir("fsck");
+	cleanup_free char *seed_path = NULL, *out = NULL, *out2 = NULL;
+	cleanup_error nl_error_t err = NULL;
+	cleanup_strv char **fsck = NULL, **mtype = NULL;
+	struct image_seed seed;
+
+	if (!have_program("fsck.fat") || !have_program("mtype"))
+		return test_skip("fsck.fat (dosfstools) or mtype (mtools) not installed");
+	CHECK(plan && dir && image_seed_write(dir, plan, NULL, &seed_path, &err) == 0);
+	strv_push(&fsck, "fsck.fat");
+	strv_push(&fsck, "-n");
+	strv_push(&fsck, "-v");
+	strv_push(&fsck, seed_path);
+	if (proc_run(fsck, 10000, &out, &err) < 0) {
+		test_diag("%s\n%s", err->msg, out);
+		return TEST_FAIL;
+	}
+	CHECK_CONTAINS(out, "4 files");	/* fsck.fat counts the volume label entry too */
+	if (have_program("blkid")) {	/* what cloud-init's NoCloud looks for: TYPE=vfat LABEL=CIDATA */
+		cleanup_strv char **blkid = NULL;
+		cleanup_free char *id = NULL;
+
+		strv_push(&blkid, "blkid");
+		strv_push(&blkid, "-p");
+		strv_push(&blkid, "-o");
+		strv_push(&blkid, "export");
+		strv_push(&blkid, seed_path);
+		CHECK(proc_run(blkid, 10000, &id, &err) == 0);
+		CHECK_CONTAINS(id, "\nLABEL=CIDATA\n");
+		CHECK_CONTAINS(id, "\nTYPE=vfat\n");
+	}
+	strv_push(&mtype, "mtype");
+	strv_push(&mtype, "-i");
+	strv_push(&mtype, seed_path);
+	strv_push(&mtype, "::network-config");
+	CHECK(proc_run(mtype, 10000, &out2, &err) == 0);
+	image_seed_format(plan, NULL, &seed);
+	CHECK_STR(out2, seed.network_config);
+	image_seed_release(&seed);
+	return TEST_PASS;
+}
+
+/* ---- recipe trees and keys ---------------------------------------------------------------------- */
+
+struct fixture {
+	char *dir;
+	struct image_config cfg;
+};
+
+/* fixture_init() - recipes (l1/packages, l1/files, l2/init) and fake artefacts in a temp directory */
+static int fixture_init(struct fixture *fx)
+{
+	char *d;
+
+	*fx = (struct fixture){ 0 };
+	fx->dir = d = tmp_dir("keys");
+	if (!d)
+		return -1;
+	{
+		cleanup_free char *l1 = xasprintf("%s/images/l1/files/etc", d);
+		cleanup_free char *l2 = xasprintf("%s/images/l2", d);
+		cleanup_free char *art = xasprintf("%s/art", d);
+		cleanup_error nl_error_t err = NULL;
+
+		if (image_mkdir_p(l1, &err) < 0 || image_mkdir_p(l2, &err) < 0 || image_mkdir_p(art, &err) < 0)
+			return -1;
+	}
+	{
+		static const char *const files[][2] = {
+			{ "images/l1/packages", "systemd\ncloud-init # the datasource\n" },
+			{ "images/l1/files/etc/x.conf", "x=1\n" },
+			{ "images/l2/init", "#!/bin/sh\n" },
+			{ "art/agent", "agent" },	{ "art/busybox", "busybox" },
+			{ "art/bzImage", "kernel" },	{ "art/qemu", "qemu" },
+		};
+
+		for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+			cleanup_free char *p = xasprintf("%s/%s", d, files[i][0]);
+
+			if (write_file(p, files[i][1], 0644) < 0)
+				return -1;
+		}
+	}
+	fx->cfg.recipe_dir = xasprintf("%s/images", d);
+	fx->cfg.cache_dir = xasprintf("%s/cache", d);
+	fx->cfg.agent = xasprintf("%s/art/agent", d);
+	fx->cfg.busybox = xasprintf("%s/art/busybox", d);
+	fx->cfg.kernel = xasprintf("%s/art/bzImage", d);
+	fx->cfg.qemu = xasprintf("%s/art/qemu", d);
+	fx->cfg.suite = xstrdup("bookworm");
+	fx->cfg.mirror = xstrdup("http://deb.debian.org/debian");
+	return 0;
+}
+
+static void fixture_release(struct fixture *fx)
+{
+	image_config_release(&fx->cfg);
+	free(fx->dir);
+}
+
+static int keys_of(const struct image_config *cfg, struct image_keys *keys)
+{
+	cleanup_error nl_error_t err = NULL;
+
+	if (image_keys_compute(cfg, keys, &err) < 0) {
+		test_diag("%s", err->msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* changed() - apply @edit to the fixture file @rel and say which of the three keys changed */
+static int changed(struct fixture *fx, const struct image_keys *base, const char *rel, const char *text, mode_t mode,
+		   char which[4])
+{
+	cleanup_free char *p = xasprintf("%s/%s", fx->dir, rel);
+	struct image_keys k;
+
+	if (write_file(p, text, mode) < 0 || keys_of(&fx->cfg, &k) < 0)
+		return -1;
+	which[0] = strcmp(k.rootfs, base->rootfs) ? 'R' : '-';
+	which[1] = strcmp(k.l2, base->l2) ? '2' : '-';
+	which[2] = strcmp(k.l1, base->l1) ? '1' : '-';
+	which[3] = '\0';
+	image_keys_release(&k);
+	return 0;
+}
+
+static int test_keys_sensitivity(void)
+{
+	struct fixture fx;
+	struct image_keys base, again;
+	char which[4];
+	int ret = TEST_FAIL;
+
+	CHECK(fixture_init(&fx) == 0);
+	if (keys_of(&fx.cfg, &base) < 0 || keys_of(&fx.cfg, &again) < 0)
+		goto out;
+	/* stable, and an mtime alone changes nothing */
+	if (strcmp(base.l1, again.l1) || strlen(base.l1) != 64 || changed(&fx, &base, "images/l1/files/etc/x.conf", "x=1\n", 0644, which) ||
+	    strcmp(which, "---"))
+		goto out;
+	{
+		static const struct {
+			const char *rel, *text;
+			mode_t mode;
+			const char *expect;
+		} cases[] = {
+			{ "images/l1/files/etc/x.conf", "x=2\n", 0644, "--1" },
+			{ "images/l1/files/etc/x.conf", "x=2\n", 0755, "--1" },	/* the exec bit counts */
+			{ "images/l1/packages", "systemd\ncloud-init\npciutils\n", 0644, "R-1" },
+			{ "images/l2/init", "#!/bin/sh\necho\n", 0755, "-21" },
+			{ "art/agent", "agent2", 0755, "-21" },
+			{ "art/busybox", "busybox2", 0755, "-21" },
+			{ "art/bzImage", "kernel2", 0644, "--1" },
+			{ "art/qemu", "qemu2", 0755, "--1" },
+		};
+		struct image_keys cur = base;
+
+		base.manifest = NULL;
+		for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+			if (changed(&fx, &cur, cases[i].rel, cases[i].text, cases[i].mode, which) < 0)
+				goto out;
+			if (strcmp(which, cases[i].expect)) {
+				test_diag("%s: changed %s, expected %s", cases[i].rel, which, cases[i].expect);
+				goto out;
+			}
+			image_keys_release(&cur);
+			if (keys_of(&fx.cfg, &cur) < 0)
+				goto out;
+		}
+		CHECK(cur.manifest && strv_len(cur.manifest) > 4);
+		image_keys_release(&cur);
+	}
+	ret = TEST_PASS;
+out:
+	image_keys_release(&base);
+	image_keys_release(&again);
+	fixture_release(&fx);
+	return ret;
+}
+
+static int collect_rel(const struct image_tree_entry *e, void *opaque, nl_error_t *err UNUSED)
+{
+	strv_pushf(opaque, "%d %s %o", (int)e->type, e->rel, e->mode);
+	return 0;
+}
+
+static int test_tree_walk(void)
+{
+	cleanup_free char *d = tmp_dir("tree");
+	cleanup_free char *b = NULL, *a = NULL, *l = NULL, *fifo = NULL, *none = NULL;
+	cleanup_strv char **seen = NULL;
+	cleanup_error nl_error_t err = NULL, err2 = NULL;
+
+	CHECK(d);
+	b = xasprintf("%s/b", d);
+	a = xasprintf("%s/a", d);
+	l = xasprintf("%s/b/link", d);
+	CHECK(mkdir(b, 0700) == 0 && write_file(a, "x", 0700) == 0 && symlink("/dev/null", l) == 0);
+	CHECK(image_tree_walk(d, collect_rel, &seen, &err) == 0);
+	CHECK(strv_len(seen) == 3);
+	CHECK_STR(seen[0], "1 a 755");
+	CHECK_STR(seen[1], "2 b 755");
+	CHECK_STR(seen[2], "3 b/link 0");
+	fifo = xasprintf("%s/b/fifo", d);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	CHECK(image_tree_walk(d, collect_rel, &seen, &err2) < 0);
+	CHECK_CONTAINS(err2->msg, "only files, directories and symlinks");
+	none = xasprintf("%s/absent", d);
+	CHECK(image_tree_walk(none, collect_rel, &seen, &err2) == 0);
+	return TEST_PASS;
+}
+
+/* test_l2_initramfs() - the L2 archive has init, busybox and sh, the agent, console and the trailer */
+static int test_l2_initramfs(void)
+{
+	struct fixture fx;
+	cleanup_error nl_error_t err = NULL;
+	cleanup_free char *path = NULL;
+	cleanup_strbuf struct strbuf raw = STRBUF_INIT;
+	struct cpio_entry e[64];
+	const struct cpio_entry *f;
+	char buf[65536];
+	gzFile gz;
+	int n, ret = TEST_FAIL;
+
+	CHECK(fixture_init(&fx) == 0);
+	path = xasprintf("%s/minimal.cpio.gz", fx.dir);
+	if (image_l2_build(&fx.cfg, path, &err) < 0) {
+		test_diag("%s", err->msg);
+		goto out;
+	}
+	gz = gzopen(path, "rb");
+	while (gz && (n = gzread(gz, buf, sizeof(buf))) > 0)
+		strbuf_add(&raw, buf, (size_t)n);
+	if (gz)
+		gzclose(gz);
+	n = cpio_parse(raw.str, raw.len, e, 64);
+	if (n < 10 || !(f = cpio_find(e, n, "init")) || f->mode != (S_IFREG | 0755) ||
+	    !(f = cpio_find(e, n, "bin/busybox")) || f->size != 7 || !(f = cpio_find(e, n, "bin/sh")) ||
+	    !S_ISLNK(f->mode) || !(f = cpio_find(e, n, "sbin/nestlab-agent")) || f->size != 5 ||
+	    !(f = cpio_find(e, n, "dev/console")) || !S_ISCHR(f->mode) || !(f = cpio_find(e, n, "tmp")) ||
+	    f->mode != (S_IFDIR | 01777) || cpio_find(e, n, "bin/nestlab-vfio-nic")) {
+		test_diag("unexpected L2 archive (%d entries)", n);
+		goto out;
+	}
+	ret = TEST_PASS;
+out:
+	fixture_release(&fx);
+	return ret;
+}
+
+static int test_l1_info(void)
+{
+	cleanup_free char *d = tmp_dir("info");
+	cleanup_free char *info_path = NULL, *img = NULL;
+	cleanup_error nl_error_t err = NULL, err2 = NULL;
+	struct image_l1_info info;
+
+	CHECK(d);
+	info_path = xasprintf("%s/l1.info", d);
+	img = xasprintf("%s/l1.img", d);
+	CHECK(write_file(info_path, "root=/dev/vda1\nkey=abc\nsource=/x.qcow2\n", 0644) == 0);
+	CHECK(image_l1_info_read(img, &info, &err) == 0);
+	CHECK_STR(info.root, "/dev/vda1");
+	CHECK_STR(info.key, "abc");
+	CHECK_STR(info.source, "/x.qcow2");
+	image_l1_info_release(&info);
+	CHECK(write_file(info_path, "key=abc\n", 0644) == 0);
+	CHECK(image_l1_info_read(img, &info, &err2) < 0);
+	CHECK_CONTAINS(err2->msg, "no root=");
+	return TEST_PASS;
+}
+
+/* ---- libguestfs (one appliance boot) ------------------------------------------------------------ */
+
+/* test_collect_logs() - logs come out of a bare ext4 disk made with mke2fs -d (no OS to inspect) */
+static int test_collect_logs(void)
+{
+	cleanup_free char *d = tmp_dir("logs");
+	cleanup_free char *root = NULL, *disk = NULL, *out = NULL, *log = NULL, *status = NULL, *got = NULL;
+	cleanup_free char *got_status = NULL, *mkfs_out = NULL;
+	cleanup_error nl_error_t err = NULL;
+	cleanup_strv char **mkfs = NULL;
+	const char *quick = getenv("NESTLAB_QUICK");
+
+	if (quick && *quick && strcmp(quick, "0"))
+		return test_skip("NESTLAB_QUICK is set (this test boots the libguestfs appliance, ~30 s)");
+	if (!have_program("mke2fs") || !have_program("qemu-system-x86_64"))
+		return test_skip("mke2fs (e2fsprogs) or qemu-system-x86_64 is not installed");
+	if (!have_program("ls /boot/vmlinuz-*"))
+		return test_skip("no kernel in /boot for the libguestfs appliance (Debian: linux-image-amd64)");
+	CHECK(d);
+	root = xasprintf("%s/root/var/log", d);
+	status = xasprintf("%s/root/var/lib/cloud/data", d);
+	CHECK(image_mkdir_p(root, &err) == 0 && image_mkdir_p(status, &err) == 0);
+	log = xasprintf("%s/cloud-init.log", root);
+	CHECK(write_file(log, "cloud-init ran\n", 0644) == 0);
+	free(status);
+	status = xasprintf("%s/root/var/lib/cloud/data/status.json", d);
+	CHECK(write_file(status, "{\"v1\": {}}\n", 0644) == 0);
+	disk = xasprintf("%s/disk.img", d);
+	strv_push(&mkfs, "mke2fs");
+	strv_push(&mkfs, "-q");
+	strv_push(&mkfs, "-t");
+	strv_push(&mkfs, "ext4");
+	strv_pushf(&mkfs, "-d%s/root", d);
+	strv_push(&mkfs, disk);
+	strv_push(&mkfs, "16M");
+	CHECK(proc_run(mkfs, 30000, &mkfs_out, &err) == 0);
+	if (image_collect_logs(disk, d, &err) < 0) {
+		test_diag("%s", err->msg);
+		return TEST_FAIL;
+	}
+	out = xasprintf("%s/l1-guest-logs/log/cloud-init.log", d);
+	got = read_file_text(out);
+	CHECK(got && !strcmp(got, "cloud-init ran\n"));
+	free(out);
+	out = xasprintf("%s/l1-guest-logs/cloud/data/status.json", d);
+	got_status = read_file_text(out);
+	CHECK(got_status && strstr(got_status, "v1"));
+	return TEST_PASS;
+}
+
+
+/* ---- end to end: boot L1 from the cached image and wait for the agent (opt-in) ------------------ */
+
+/* agent_send() - encode and write one message */
+static int agent_send(int fd, const struct agent_msg *msg)
+{
+	cleanup_error nl_error_t err = NULL;
+	cleanup_strbuf struct strbuf frame = STRBUF_INIT;
+
+	if (agent_msg_encode(msg, &frame, &err) < 0) {
+		test_diag("encode: %s", err->msg);
+		return -1;
+	}
+	return write(fd, frame.str, frame.len) == (ssize_t)frame.len ? 0 : -1;
+}
+
+/* agent_wait() - read frames until one of @type with @request_id (0: any) arrives or @deadline_ms */
+static int agent_wait(int fd, struct agent_decoder *dec, uint8_t type, uint32_t request_id, uint64_t deadline_ms,
+		      struct agent_msg *out)
+{
+	for (;;) {
+		cleanup_error nl_error_t err = NULL;
+		struct agent_frame frame = { 0 };
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		char buf[65536];
+		ssize_t n;
+		int rc = agent_decoder_next(dec, &frame, &err);
+
+		if (rc > 0) {
+			cleanup_error nl_error_t derr = NULL;
+			bool match = frame.type == type && (!request_id || frame.request_id == request_id);
+
+			if (match && agent_msg_decode(&frame, out, &derr) == 0) {
+				agent_frame_release(&frame);
+				return 0;
+			}
+			agent_frame_release(&frame);
+			continue;
+		}
+		if (rc < 0)
+			continue;
+		if (now_ms() >= deadline_ms)
+			return -1;
+		if (poll(&pfd, 1, (int)(deadline_ms - now_ms())) <= 0)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			return -1;
+		agent_decoder_feed(dec, buf, (size_t)n);
+	}
+}
+
+/* connect_agent() - connect to L1's agent chardev socket once QEMU has created it */
+static int connect_agent(const char *path, uint64_t deadline_ms)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (snprintf_checked(sa.sun_path, sizeof(sa.sun_path), "%s", path) < 0)
+		return -1;
+	while (now_ms() < deadline_ms) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		if (fd >= 0)
+			close(fd);
+		usleep(50 * 1000);
+	}
+	return -1;
+}
+
+/* boot_plan() - the plan of an emulated-e1000e scenario over the cached image, kernel and QEMU */
+static struct plan *boot_plan(const char *run_dir, const char *image, const char *root, const char *kernel,
+			      const char *qemu)
+{
+	cleanup_error nl_error_t err = NULL;
+	struct scenario scn = { 0 };
+	struct plan *plan = NULL;
+	struct plan_env env = {
+		.run_dir = run_dir, .run_id = "boot", .cache_dir = "/nonexistent", .qemu_binary = qemu,
+		.firmware_dir = "/usr/share/seabios:/usr/share/qemu", .l1_kernel = kernel, .l1_image = image,
+		.l1_root = root, .peer_port = 47000 + (unsigned)getpid() % 1000, .nic_port = 48000 + (unsigned)getpid() % 1000,
+	};
+
+	scn.path = (char *)"scenarios/image-boot.yaml";
+	scn.name = (char *)"image-boot";
+	scn.l0.mode = SCN_L0_EMULATED;
+	scn.l0.backend = SCN_BACKEND_QEMU;
+	scn.nic.model = SCN_NIC_E1000E;
+	if (plan_resolve(&scn, &env, &plan, &err) < 0)
+		test_diag("plan_resolve: %s", err->msg);
+	return plan;
+}
+
+/* boot_exec() - run @cmd (sh -c) in L1 through the agent, print its output, return it */
+static char *boot_exec(int fd, struct agent_decoder *dec, uint32_t id, const char *cmd)
+{
+	char *argv[] = { (char *)"sh", (char *)"-c", (char *)cmd, NULL };
+	struct agent_msg req = { .type = AGENT_MSG_EXEC, .request_id = id };
+	struct agent_msg res = { 0 };
+	char *out;
+
+	req.u.exec.argv = argv;
+	req.u.exec.timeout_ms = 30000;
+	if (agent_send(fd, &req) < 0 || agent_wait(fd, dec, AGENT_MSG_EXEC_RESULT, id, now_ms() + 60000, &res) < 0)
+		return NULL;
+	out = xasprintf("%.*s%.*s", (int)res.u.exec_result.stdout_data.len,
+			res.u.exec_result.stdout_data.data ? (char *)res.u.exec_result.stdout_data.data : "",
+			(int)res.u.exec_result.stderr_data.len,
+			res.u.exec_result.stderr_data.data ? (char *)res.u.exec_result.stderr_data.data : "");
+	agent_msg_release(&res);
+	return out;
+}
+
+/*
+ * test_l1_boot() - boot <cache>/images/current/l1.img as a run would (qcow2 overlay, NoCloud seed,
+ * the plan's L0 QEMU command line) under TCG and measure QEMU start -> agent READY. Opt-in
+ * (NESTLAB_IMAGE_BOOT=1): it needs `nestlab images` and takes 20-60 s. NESTLAB_TEST_KERNEL and
+ * NESTLAB_TEST_QEMU override the kernel and QEMU from the cache.
+ */
+static int test_l1_boot(void)
+{
+	const char *opt = getenv("NESTLAB_IMAGE_BOOT");
+	cleanup_free char *cache = rundir_cache_dir();
+	cleanup_free char *current = NULL, *image = NULL, *kernel = NULL, *qemu = NULL, *dir = NULL;
+	cleanup_free char *seed = NULL, *out = NULL, *exec_out = NULL, *stderr_path = NULL;
+	cleanup_error nl_error_t err = NULL;
+	cleanup_strv char **img_argv = NULL;
+	cleanup_proc struct proc p = PROC_INIT;
+	cleanup_plan struct plan *plan = NULL;
+	cleanup_close int fd = -1;
+	cleanup_agent_decoder struct agent_decoder dec;
+	struct image_l1_info info = { 0 };
+	struct agent_msg hello = { .type = AGENT_MSG_HELLO, .request_id = 1 }, ready = { 0 };
+	uint64_t t0;
+	int ret = TEST_FAIL;
+
+	agent_decoder_init(&dec);
+	if (!opt || strcmp(opt, "1"))
+		return test_skip("end to end; set NESTLAB_IMAGE_BOOT=1 after 'nestlab images' (20-60 s under TCG)");
+	current = xasprintf("%s/images/current/l1.img", cache);
+	image = realpath(current, NULL);
+	if (!image || image_l1_info_read(image, &info, &err) < 0)
+		return test_skip("no image at %s: run 'nestlab images'", current);
+	kernel = getenv("NESTLAB_TEST_KERNEL") ? xstrdup(getenv("NESTLAB_TEST_KERNEL"))
+					       : xasprintf("%s/linux/current/bzImage", cache);
+	qemu = xstrdup(getenv("NESTLAB_TEST_QEMU") ? getenv("NESTLAB_TEST_QEMU") : "qemu-system-x86_64");
+	dir = tmp_dir("boot");
+	CHECK(dir && image_file_exists(kernel));
+	plan = boot_plan(dir, image, info.root, kernel, qemu);
+	CHECK(plan);
+	strv_push(&img_argv, "qemu-img");
+	strv_push(&img_argv, "create");
+	strv_push(&img_argv, "-q");
+	strv_push(&img_argv, "-f");
+	strv_push(&img_argv, "qcow2");
+	strv_push(&img_argv, "-F");
+	strv_push(&img_argv, "raw");
+	strv_push(&img_argv, "-b");
+	strv_push(&img_argv, image);
+	strv_push(&img_argv, plan->l1_overlay);
+	CHECK(proc_run(img_argv, 30000, &out, &err) == 0);
+	CHECK(image_seed_write(dir, plan, NULL, &seed, &err) == 0);
+	p.argv = plan_l0_qemu_argv(plan);
+	image_seed_qemu_args(&p.argv, seed);
+	stderr_path = xasprintf("%s/qemu.stderr", dir);
+	p.stdin_io.mode = PROC_IO_NULL;
+	p.stdout_io = (struct proc_io){ PROC_IO_FILE_TRUNC, stderr_path };
+	p.stderr_io.mode = PROC_IO_STDOUT;
+	test_diag("run directory %s, kernel %s, QEMU %s, root %s", dir, kernel, qemu, info.root);
+	t0 = now_ms();
+	if (proc_start(&p, &err) < 0 || (fd = connect_agent(plan->l1_agent_sock, t0 + 10000)) < 0) {
+		test_diag("QEMU did not start: %s (see %s)", err ? err->msg : "no agent socket", stderr_path);
+		goto out;
+	}
+	if (agent_send(fd, &hello) < 0 || agent_wait(fd, &dec, AGENT_MSG_READY, 0, t0 + 180000, &ready) < 0) {
+		test_diag("no READY within 180 s: see %s and %s", plan->l1_console_log, stderr_path);
+		goto out;
+	}
+	test_diag("READY after %.1f s (level %s, hostname %s, guest uptime %.1f s)", (now_ms() - t0) / 1000.0,
+		  ready.u.ready.level, ready.u.ready.hostname, ready.u.ready.uptime_ms / 1000.0);
+	CHECK_STR(ready.u.ready.level, "l1");
+	/* cloud-init status says "running" because the config and final stages never run (masked):
+	 * final_message's boot-finished and the init stage's error list say it is done */
+	exec_out = boot_exec(fd, &dec, 2, "cat /etc/nestlab/run.env; readlink /sys/bus/pci/devices/0000:00:02.0/driver;"
+				       " test -e /var/lib/cloud/instance/boot-finished && echo boot-finished;"
+				       " tr -d ' \\n' < /run/cloud-init/status.json; echo; systemctl --failed --plain --no-legend;"
+				       " systemd-analyze; systemd-analyze blame | head -8");
+	CHECK(exec_out);
+	test_diag("%s", exec_out);
+	CHECK_CONTAINS(exec_out, "NESTLAB_NIC_BDF=0000:00:02.0");
+	CHECK_CONTAINS(exec_out, "vfio-pci");
+	CHECK_CONTAINS(exec_out, "boot-finished");
+	CHECK_CONTAINS(exec_out, "\"init\":{\"errors\":[]");
+	ret = TEST_PASS;
+out:
+	agent_msg_release(&ready);
+	image_l1_info_release(&info);
+	return ret;
+}
+
+static const struct test_case tests[] = {
+	TEST_CASE(test_cpio_roundtrip), TEST_CASE(test_cpio_bad_names),
+	TEST_CASE(test_cpio_gnu),	TEST_CASE(test_gzip),		TEST_CASE(test_fat_layout),
+	TEST_CASE(test_fat_limits),	TEST_CASE(test_seed_format),	TEST_CASE(test_seed_no_assign),
+	TEST_CASE(test_seed_write),	TEST_CASE(test_seed_fsck),	TEST_CASE(test_keys_sensitivity),
+	TEST_CASE(test_tree_walk),	TEST_CASE(test_l2_initramfs),	TEST_CASE(test_l1_info),
+	TEST_CASE(test_collect_logs),	TEST_CASE(test_l1_boot),
+};
+
+int main(void)
+{
+	return test_main(tests, ARRAY_SIZE(tests));
+}
