@@ -119,6 +119,12 @@ build-qemu build-linux: deps $(BUILD)/nestlab
 build: deps $(BUILD)/nestlab
 	$(BUILD)/nestlab build all
 
+# ---- L1 and L2 images (issue 4) ------------------------------------------------------------------
+# `nestlab images` keeps them under $(NESTLAB_CACHE)/images/{rootfs,l2,l1}/<key>, with a `current` link
+# to the L1 directory; it takes the kernel and QEMU from `nestlab build` and the agent from here.
+images: deps $(BUILD)/nestlab $(BUILD)/nestlab-agent
+	$(BUILD)/nestlab images
+
 clean:
 	rm -rf $(BUILD)
 

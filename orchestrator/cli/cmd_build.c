@@ -200,15 +200,3 @@ int cmd_build(int argc, char **argv, nl_error_t *err)
 	plan_source_release(&linux_src);
 	return ret;
 }
-
-int cmd_images(int argc, char **argv, nl_error_t *err)
-{
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("Usage: nestlab images\n\n"
-		       "Build the L1 and L2 images (images/l1, images/l2), cached by content under\n"
-		       "$NESTLAB_CACHE. Not implemented yet: tracked by issue 4.\n");
-		return NL_EXIT_OK;
-	}
-	nl_error(err, 0, "images: not implemented yet (issue 4: L1 and L2 images and the guest agent)");
-	return -NL_EXIT_SETUP;
-}

@@ -244,9 +244,10 @@ static int test_build_images_refuse(void)
 	CHECK(b.status == 2);
 	CHECK_CONTAINS(b.err, "expected one of qemu, linux, all");
 	CHECK(b.out[0] == '\0');
-	cli_run(&i, (const char *[]){ "images", NULL });
-	if (strstr(i.err, "not implemented yet"))
-		CHECK(i.status == 4);
+	/* a real `images` runs mmdebstrap and libguestfs for minutes: test_image.c covers its parts */
+	cli_run(&i, (const char *[]){ "images", "--no-such-option", NULL });
+	CHECK(i.status == 2);
+	CHECK_CONTAINS(i.err, "see 'nestlab images --help'");
 	return TEST_PASS;
 }
 
