@@ -9,7 +9,7 @@
  * on any failure, and on SIGINT or SIGTERM (read through the loop's signalfd), the staging directory is
  * removed and the child processes are killed, so the cache is what it was before.
  *
- * sha256 comes from OpenSSL's libcrypto (EVP interface).
+ * sha256 comes from sha256.c (OpenSSL's libcrypto).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,8 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
+#include "fs.h"
+#include "sha256.h"
 #include "build.h"
 #include "proc.h"
 
@@ -32,76 +33,21 @@
 
 /* ---- sha256 ------------------------------------------------------------------------------------ */
 
-static void hex_encode(const unsigned char *bytes, size_t n, char *hex)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		hex[2 * i] = digits[bytes[i] >> 4];
-		hex[2 * i + 1] = digits[bytes[i] & 15];
-	}
-	hex[2 * n] = '\0';
-}
-
 void build_sha256_hex(const void *data, size_t len, char hex[BUILD_SHA256_HEX_LEN + 1])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
+	struct sha256 h;
 
-	if (!EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) || md_len != 32)
-		abort();	/* libcrypto without sha256 is not a machine nestlab runs on */
-	hex_encode(md, md_len, hex);
-}
-
-static void cleanup_md_ctxp(EVP_MD_CTX **ctx)
-{
-	EVP_MD_CTX_free(*ctx);
+	sha256_init(&h);
+	sha256_update(&h, data, len);
+	sha256_final_hex(&h, hex);
 }
 
 int build_sha256_file(const char *path, char hex[BUILD_SHA256_HEX_LEN + 1], nl_error_t *err)
 {
-	__attribute__((cleanup(cleanup_md_ctxp))) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-	cleanup_free unsigned char *buf = xmalloc(1 << 20);
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return nl_error(err, errno, "open %s", path);
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		abort();
-	while ((n = read(fd, buf, 1 << 20)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return nl_error(err, errno, "read %s", path);
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-	}
-	if (!EVP_DigestFinal_ex(ctx, md, &md_len))
-		abort();
-	hex_encode(md, md_len, hex);
-	return 0;
+	return sha256_file_hex(path, hex, err);
 }
 
 /* ---- files ------------------------------------------------------------------------------------- */
-
-int build_mkdir_p(const char *path, nl_error_t *err)
-{
-	cleanup_free char *copy = xstrdup(path);
-
-	for (char *p = copy + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-			return nl_error(err, errno, "create directory %s", copy);
-		*p = '/';
-	}
-	if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-		return nl_error(err, errno, "create directory %s", copy);
-	return 0;
-}
 
 static int remove_entry(const char *path, const struct stat *st UNUSED, int type UNUSED, struct FTW *ftw UNUSED)
 {
@@ -166,7 +112,7 @@ int build_log_open(struct build *b, const char *path, nl_error_t *err)
 
 	build_log_close(b);
 	*strrchr(dir, '/') = '\0';
-	if (build_mkdir_p(dir, err) < 0)
+	if (fs_mkdir_p(dir, err) < 0)
 		return -1;
 	b->log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
 	if (b->log_fd < 0)
@@ -380,7 +326,7 @@ static int build_prepare(struct build *b, nl_error_t *err)
 			return nl_error(err, errno, "config fragment %s (sources.linux.config)", extra);
 		strv_push(&b->configs, extra);
 	}
-	return build_mkdir_p(b->comp_dir, err);
+	return fs_mkdir_p(b->comp_dir, err);
 }
 
 /* lock_component() - one build per component at a time; waits (Ctrl-C still works) while another runs */
@@ -543,7 +489,7 @@ static int build_work(struct build *b, nl_error_t *err)
 	b->staging = xasprintf("%s/.staging-%s-%d", b->comp_dir, b->key, (int)getpid());
 	b->src_dir = xasprintf("%s/src", b->staging);
 	b->build_dir = xasprintf("%s/build", b->staging);
-	if (build_mkdir_p(b->build_dir, err) < 0)
+	if (fs_mkdir_p(b->build_dir, err) < 0)
 		return -1;
 	b->log_path = xasprintf("%s/logs/build-%s-%s.log", b->cache_dir, b->comp->name, b->key);
 	if (build_log_open(b, b->log_path, err) < 0)

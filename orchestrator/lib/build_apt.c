@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "build.h"
 
 /* one apt source entry, from either format */
@@ -317,7 +318,7 @@ static int private_apt(struct build *b, const char *suite, const char *state, ch
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		cleanup_free char *d = xasprintf("%s/%s", state, dirs[i]);
 
-		if (build_mkdir_p(d, err) < 0)
+		if (fs_mkdir_p(d, err) < 0)
 			return -1;
 	}
 	list_text = xasprintf("deb %s%s%s %s %s main\n", signed_by ? "[signed-by=" : "", signed_by ? signed_by : "",

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "build.h"
 
 #define QEMU_TOOLS_SUITE "trixie"
@@ -97,7 +98,7 @@ static int qemu_tools_fetch(struct build *b, const char *staging, nl_error_t *er
 	struct strbuf names = STRBUF_INIT;
 	int ret = -1;
 
-	if (build_mkdir_p(debs_dir, err) < 0 || build_mkdir_p(root, err) < 0)
+	if (fs_mkdir_p(debs_dir, err) < 0 || fs_mkdir_p(root, err) < 0)
 		return -1;
 	if (build_apt_debs(b, QEMU_TOOLS_SUITE, qemu_tool_packages, debs_dir, err) < 0)
 		return -1;

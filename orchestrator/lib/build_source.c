@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "build.h"
 
 /* ---- the series -------------------------------------------------------------------------------- */
@@ -346,7 +347,7 @@ static int debian_download(struct build *b, const char *request, bool is_suite, 
 	int ret;
 
 	build_remove_tree(dir, &rm_err);
-	if (build_mkdir_p(dir, err) < 0)
+	if (fs_mkdir_p(dir, err) < 0)
 		return -1;
 	ret = build_apt_source(b, arg, dir, err);
 	if (ret == 0)
@@ -410,7 +411,7 @@ static int source_debian(struct build *b, nl_error_t *err)
 
 	/* the network: the archive's deb-src entry (trixie, or the suite the plan names) */
 	suite = xstrdup(src->suite ? src->suite : "trixie");
-	if (build_mkdir_p(src_dir, err) < 0)
+	if (fs_mkdir_p(src_dir, err) < 0)
 		return -1;
 	if (build_apt_ensure_deb_src(b->opts->apt_dir ? b->opts->apt_dir : "/etc/apt", NULL, suite, geteuid() == 0,
 				     &added, err) < 0)
@@ -518,7 +519,7 @@ static int extract_tarball(struct build *b, nl_error_t *err)
 	char *argv[] = { "tar", "-xf", b->source_tarball, "-C", tmp, "--no-same-owner", NULL };
 	struct build_exec x = { .what = "extract", .argv = argv };
 
-	if (build_mkdir_p(tmp, err) < 0 || build_exec_run(b, &x, err) < 0)
+	if (fs_mkdir_p(tmp, err) < 0 || build_exec_run(b, &x, err) < 0)
 		return -1;
 	top = only_subdir(tmp);
 	if (top) {
@@ -543,7 +544,7 @@ static int extract_git(struct build *b, nl_error_t *err)
 	struct build_exec x1 = { .what = "git archive", .argv = archive };
 	struct build_exec x2 = { .what = "extract", .argv = untar };
 
-	if (build_exec_run(b, &x1, err) < 0 || build_mkdir_p(b->src_dir, err) < 0 || build_exec_run(b, &x2, err) < 0)
+	if (build_exec_run(b, &x1, err) < 0 || fs_mkdir_p(b->src_dir, err) < 0 || build_exec_run(b, &x2, err) < 0)
 		return -1;
 	unlink(tar);
 	return 0;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "rundir.h"
 
 char *rundir_cache_dir(void)
@@ -24,24 +25,6 @@ char *rundir_cache_dir(void)
 	return xasprintf("%s/.cache/nestlab", home && *home ? home : ".");
 }
 
-/* mkdir_p() - create @path and its parents (mode 0755); existing directories are fine */
-static int mkdir_p(const char *path, nl_error_t *err)
-{
-	cleanup_free char *copy = xstrdup(path);
-
-	for (char *p = copy + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-			return nl_error(err, errno, "create directory %s", copy);
-		*p = '/';
-	}
-	if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-		return nl_error(err, errno, "create directory %s", copy);
-	return 0;
-}
-
 int rundir_create(const char *base, const char *name, char **out, nl_error_t *err)
 {
 	cleanup_free char *abs_base = NULL;
@@ -50,7 +33,7 @@ int rundir_create(const char *base, const char *name, char **out, nl_error_t *er
 	time_t now = time(NULL);
 	struct tm tm;
 
-	if (mkdir_p(base, err) < 0)
+	if (fs_mkdir_p(base, err) < 0)
 		return nl_error_wrap(err, "run directory (set NESTLAB_CACHE to a writable place)");
 	abs_base = realpath(base, NULL);
 	if (!abs_base)

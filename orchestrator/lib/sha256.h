@@ -7,8 +7,8 @@
  *	sha256_update(&h, data, len);
  *	sha256_final_hex(&h, hex);	// 64 hex digits + NUL
  *
- * Self-contained (no OpenSSL): a key is computed on every `nestlab images`, over ~100 MB of artefacts,
- * and this runs at a few hundred MB/s, well inside the no-op budget.
+ * The digest is libcrypto's (sha256.c). sha256_init() allocates a context that sha256_final() (or
+ * sha256_final_hex()) frees: every init must be finished.
  */
 #ifndef NESTLAB_SHA256_H
 #define NESTLAB_SHA256_H
@@ -21,11 +21,10 @@
 #define SHA256_BYTES 32
 #define SHA256_HEX_BYTES (2 * SHA256_BYTES + 1)
 
+struct evp_md_ctx_st;
+
 struct sha256 {
-	uint32_t state[8];
-	uint64_t length_bytes;
-	uint8_t block[64];
-	size_t block_used;
+	struct evp_md_ctx_st *ctx;	/* libcrypto's EVP_MD_CTX */
 };
 
 void sha256_init(struct sha256 *h);

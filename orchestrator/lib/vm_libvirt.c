@@ -44,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "proc.h"
 #include "rundir.h"
 #include "vm.h"
@@ -195,24 +196,6 @@ static char *embedded_root(const char *uri)
 	return NULL;
 }
 
-/* mkdir_p() - create @path and its parents (0755) */
-static int mkdir_p(const char *path, nl_error_t *err)
-{
-	cleanup_free char *copy = xstrdup(path);
-
-	for (char *p = copy + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-			return nl_error(err, errno, "create directory %s", copy);
-		*p = '/';
-	}
-	if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-		return nl_error(err, errno, "create directory %s", copy);
-	return 0;
-}
-
 /*
  * ensure_qemu_user() - Debian's libvirt resolves its built-in QEMU user "libvirt-qemu" before reading
  * qemu.conf ("Failed to parse user 'libvirt-qemu'"): create it as a system user when it is missing
@@ -254,7 +237,7 @@ static int prepare_embedded_root(const char *root, nl_error_t *err)
 
 	if (root[0] != '/')
 		return nl_error(err, EINVAL, "the embedded driver's root %s must be an absolute path", root);
-	if (mkdir_p(etc, err) < 0 || rundir_write_file(etc, "qemu.conf", qemu_conf, err) < 0)
+	if (fs_mkdir_p(etc, err) < 0 || rundir_write_file(etc, "qemu.conf", qemu_conf, err) < 0)
 		return nl_error_wrap(err, "prepare libvirt's embedded root %s", root);
 	return ensure_qemu_user(err);
 }
