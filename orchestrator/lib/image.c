@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "image.h"
 #include "image_internal.h"
 #include "proc.h"
@@ -45,23 +46,6 @@ static const char *const mmdebstrap_options[] = {
 };
 
 /* ---- small file helpers ------------------------------------------------------------------------ */
-
-int image_mkdir_p(const char *path, nl_error_t *err)
-{
-	cleanup_free char *copy = xstrdup(path);
-
-	for (char *p = copy + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-			return nl_error(err, errno, "create directory %s", copy);
-		*p = '/';
-	}
-	if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-		return nl_error(err, errno, "create directory %s", copy);
-	return 0;
-}
 
 bool image_file_exists(const char *path)
 {
@@ -263,7 +247,7 @@ int image_ctx_open(struct image_ctx *ctx, const struct image_config *cfg, nl_err
 	time_t now = time(NULL);
 	struct tm tm;
 
-	if (image_mkdir_p(dir, err) < 0)
+	if (fs_mkdir_p(dir, err) < 0)
 		return nl_error_wrap(err, "image build log (set NESTLAB_CACHE to a writable place)");
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
@@ -421,8 +405,10 @@ static int rootfs_key(const struct image_config *cfg, char key[SHA256_HEX_BYTES]
 
 	sha256_init(&h);
 	sha256_update_str(&h, IMAGE_ROOTFS_FORMAT);
-	if (sha256_update_file(&h, packages, err) < 0)
+	if (sha256_update_file(&h, packages, err) < 0) {
+		sha256_final_hex(&h, key);	/* frees the digest context (sha256.h); the key is not used */
 		return nl_error_wrap(err, "L1 package list");
+	}
 	sha256_update_str(&h, cfg->suite);
 	sha256_update_str(&h, cfg->mirror);
 	for (size_t i = 0; i < ARRAY_SIZE(mmdebstrap_options); i++)
@@ -441,8 +427,10 @@ static int l2_key(const struct image_config *cfg, char ***manifest, char key[SHA
 	sha256_update_str(&h, IMAGE_L2_FORMAT);
 	if (image_hash_tree(&h, dir, err) < 0 || add_file_identity(&h, manifest, "agent", cfg->agent, err) < 0 ||
 	    add_file_identity(&h, manifest, "busybox", cfg->busybox, err) < 0 ||
-	    add_file_identity(&h, manifest, "vfio-nic", cfg->vfio_nic, err) < 0)
+	    add_file_identity(&h, manifest, "vfio-nic", cfg->vfio_nic, err) < 0) {
+		sha256_final_hex(&h, key);
 		return -1;
+	}
 	sha256_final_hex(&h, key);
 	return 0;
 }
@@ -454,8 +442,10 @@ int image_keys_compute(const struct image_config *cfg, struct image_keys *keys, 
 	char size[32];
 
 	*keys = (struct image_keys){ 0 };
-	if (rootfs_key(cfg, keys->rootfs, err) < 0 || l2_key(cfg, &keys->manifest, keys->l2, err) < 0)
+	if (rootfs_key(cfg, keys->rootfs, err) < 0 || l2_key(cfg, &keys->manifest, keys->l2, err) < 0) {
+		image_keys_release(keys);
 		return -1;
+	}
 	strv_pushf(&keys->manifest, "rootfs: %s (%s %s)", keys->rootfs, cfg->suite, cfg->mirror);
 	strv_pushf(&keys->manifest, "l2: %s", keys->l2);
 	sha256_init(&h);
@@ -465,8 +455,11 @@ int image_keys_compute(const struct image_config *cfg, struct image_keys *keys, 
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)IMAGE_L1_SIZE_BYTES);
 	sha256_update_str(&h, size);
 	if (image_hash_tree(&h, l1_dir, err) < 0 || add_file_identity(&h, &keys->manifest, "kernel", cfg->kernel, err) < 0 ||
-	    add_file_identity(&h, &keys->manifest, "qemu", cfg->qemu, err) < 0)
+	    add_file_identity(&h, &keys->manifest, "qemu", cfg->qemu, err) < 0) {
+		sha256_final_hex(&h, keys->l1);
+		image_keys_release(keys);
 		return -1;
+	}
 	sha256_final_hex(&h, keys->l1);
 	strv_pushf(&keys->manifest, "recipes: %s", cfg->recipe_dir);
 	strv_pushf(&keys->manifest, "l1: %s", keys->l1);
@@ -578,7 +571,7 @@ static int ensure_rootfs(const struct image_config *cfg, struct image_ctx *ctx, 
 		image_log(ctx, "rootfs: cached %s", *path);
 		return 0;
 	}
-	if (image_mkdir_p(dir, err) < 0 || rootfs_build(cfg, ctx, *path, err) < 0)
+	if (fs_mkdir_p(dir, err) < 0 || rootfs_build(cfg, ctx, *path, err) < 0)
 		return -1;
 	res->rootfs_built = true;
 	res->rootfs_ms = since(start);
@@ -598,7 +591,7 @@ static int ensure_l2(const struct image_config *cfg, struct image_ctx *ctx, cons
 		image_log(ctx, "L2: cached %s", *path);
 		return 0;
 	}
-	if (image_mkdir_p(dir, err) < 0 || image_l2_build(cfg, *path, err) < 0)
+	if (fs_mkdir_p(dir, err) < 0 || image_l2_build(cfg, *path, err) < 0)
 		return nl_error_wrap(err, "L2 initramfs");
 	res->l2_built = true;
 	res->l2_ms = since(start);
@@ -673,7 +666,7 @@ static int lock_images(const struct image_config *cfg, nl_error_t *err)
 	cleanup_free char *path = xasprintf("%s/.lock", dir);
 	int fd;
 
-	if (image_mkdir_p(dir, err) < 0)
+	if (fs_mkdir_p(dir, err) < 0)
 		return -1;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -712,7 +705,7 @@ static int ensure_l1(const struct image_config *cfg, struct image_ctx *ctx, cons
 		return 0;
 	}
 	tmp = xasprintf("%s/l1.img.tmp", res->dir);
-	if (image_mkdir_p(res->dir, err) < 0)
+	if (fs_mkdir_p(res->dir, err) < 0)
 		return -1;
 	image_log(ctx, "L1: composing %s with libguestfs", res->l1_image);
 	if (image_l1_compose(cfg, ctx, rootfs, l2, tmp, err) < 0) {
@@ -789,8 +782,10 @@ static int cloud_key(const struct image_config *cfg, const struct image_keys *ke
 	sha256_update_str(&h, "nestlab-cloud-l1-1");
 	sha256_update_str(&h, ident);
 	sha256_update_str(&h, keys->l2);
-	if (image_hash_tree(&h, files, err) < 0 || sha256_update_file(&h, firmware, err) < 0)
+	if (image_hash_tree(&h, files, err) < 0 || sha256_update_file(&h, firmware, err) < 0) {
+		sha256_final_hex(&h, key);
 		return -1;
+	}
 	for (size_t i = 0; keys->manifest && keys->manifest[i]; i++)
 		if (!strncmp(keys->manifest[i], "kernel:", 7) || !strncmp(keys->manifest[i], "qemu:", 5))
 			sha256_update_str(&h, keys->manifest[i]);
@@ -852,7 +847,7 @@ int image_l1_from_cloud(const struct image_config *cfg, struct image_ctx *ctx, c
 		goto out;
 	}
 	tmp = xasprintf("%s/l1.img.tmp", res->dir);
-	if (ensure_l2(cfg, ctx, &keys, res, &l2, err) < 0 || image_mkdir_p(res->dir, err) < 0 ||
+	if (ensure_l2(cfg, ctx, &keys, res, &l2, err) < 0 || fs_mkdir_p(res->dir, err) < 0 ||
 	    convert_to_raw(ctx, abs, tmp, err) < 0)
 		goto out;
 	if (image_l1_inject(cfg, ctx, tmp, l2, &res->l1_root, err) < 0) {

@@ -13,6 +13,7 @@
  * LIBGUESTFS_DEBUG=1 (read by guestfs_create()) the appliance's console too; a failed call's message
  * is guestfs_last_error().
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <guestfs.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "image.h"
 #include "image_internal.h"
 
@@ -400,7 +402,7 @@ static int copy_out_if(guestfs_h *g, const char *from, const char *to, nl_error_
 {
 	if (guestfs_is_dir(g, from) <= 0)
 		return 0;
-	if (image_mkdir_p(to, err) < 0)
+	if (fs_mkdir_p(to, err) < 0)
 		return -1;
 	if (guestfs_copy_out(g, from, to) < 0)
 		return gerr(g, err, "copy %s out", from);
@@ -418,7 +420,7 @@ int image_collect_logs(const char *disk, const char *run_dir, nl_error_t *err)
 	size_t len = strlen(disk);
 	const char *format = len > 6 && !strcmp(disk + len - 6, ".qcow2") ? "qcow2" : "raw";
 
-	if (image_mkdir_p(out, err) < 0 || open_handle(log, &g, err) < 0)
+	if (fs_mkdir_p(out, err) < 0 || open_handle(log, &g, err) < 0)
 		return -1;
 	if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_FORMAT, format, GUESTFS_ADD_DRIVE_OPTS_READONLY,
 				   1, -1) < 0)
@@ -459,6 +461,8 @@ int image_testing_cloud_image(const char *rootfs_tar, const char *out, nl_error_
 	guid = guestfs_part_get_gpt_guid(g, "/dev/sda", 1);
 	if (!guid)
 		return gerr(g, err, "partition GUID");
+	for (char *p = guid; *p; p++)	/* udev's /dev/disk/by-partuuid names are lower case */
+		*p = (char)tolower((unsigned char)*p);
 	/* as Debian's cloud images do: the root by PARTUUID, which the kernel resolves without an initramfs */
 	fstab = xasprintf("PARTUUID=%s / ext4 rw,discard,errors=remount-ro 0 1\n", guid);
 	if (guestfs_write(g, "/etc/fstab", fstab, strlen(fstab)) < 0 || guestfs_write(g, "/etc/hostname", "debian\n", 7) < 0)

@@ -23,8 +23,6 @@ typedef int (*image_tree_fn)(const struct image_tree_entry *entry, void *opaque,
 
 /* image_tree_walk() - call @fn for every entry under @root (absent root: nothing); stops at the first error */
 int image_tree_walk(const char *root, image_tree_fn fn, void *opaque, nl_error_t *err);
-/* image_mkdir_p() - mkdir -p, mode 0755 */
-int image_mkdir_p(const char *path, nl_error_t *err);
 /* image_file_exists() - @path is a regular file (after symlinks) */
 bool image_file_exists(const char *path);
 

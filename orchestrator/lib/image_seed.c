@@ -6,7 +6,8 @@
  * system labelled "cidata" or "CIDATA" of type vfat or iso9660 holding the files
  *   meta-data       instance-id (a new id makes cloud-init treat the boot as a new instance, so every
  *                   run's user-data is applied), local-hostname
- *   user-data       here a "#cloud-config" document: write_files, runcmd, final_message
+ *   user-data       here a "#cloud-config" document: write_files, runcmd, final_message, and
+ *                   growpart/resize_rootfs/locale off for cloud images that run those modules
  *   network-config  here "config: disabled" (reference/network-config.rst, "Disabling network
  *                   configuration"); the images also carry network: {config: disabled} as system config
  * The seed is written fresh for every run, attached read-only as L1's second virtio disk (/dev/vdb).
@@ -311,7 +312,13 @@ static char *user_data(const struct plan *plan, const struct image_seed_opts *op
 	/* the unit is ordered after cloud-init; --no-block: queue it, do not wait for ourselves */
 	strbuf_puts(&sb, "  - [systemctl, --no-block, restart, nestlab-agent.service]\n"
 			"# final_message: printed on the console when cloud-init is done (cc_final_message)\n"
-			"final_message: 'NESTLAB-L1-CLOUD-INIT-DONE uptime $UPTIME'\n");
+			"final_message: 'NESTLAB-L1-CLOUD-INIT-DONE uptime $UPTIME'\n"
+			"# for cloud images (l1.image) whose module lists have them: the root stays as it is\n"
+			"# (every run boots a throwaway overlay) and no locale is generated (cc_growpart mode,\n"
+			"# cc_resizefs resize_rootfs, cc_locale locale)\n"
+			"growpart: {mode: 'off'}\n"
+			"resize_rootfs: false\n"
+			"locale: false\n");
 	return strbuf_detach(&sb);
 }
 
