@@ -144,3 +144,22 @@ $(BUILD)/nestlab-agent: $(AGENT_OBJS)
 $(BUILD)/tests/test_agent_proto: | $(BUILD)/nestlab-agent
 
 -include $(AGENT_SRCS:orchestrator/%.c=$(BUILD)/%.d)
+
+# ---- userspace vfio NIC driver -----------------------------------------------------------------
+# nestlab-vfio-nic runs in L2 (or any guest with an IOMMU): a polling VFIO driver for igb and e1000e
+# (orchestrator/vfio-nic/, docs/vfio-nic.md), static like the agent. Its pure parts (frame_gen,
+# vnic_ring, vnic_cmd) live in the library so that the unit tests link them.
+VFIO_NIC_SRCS := $(sort $(wildcard orchestrator/vfio-nic/*.c))
+VFIO_NIC_OBJS := $(VFIO_NIC_SRCS:orchestrator/%.c=$(BUILD)/%.o) \
+                 $(BUILD)/lib/frame_gen.o $(BUILD)/lib/vnic_ring.o $(BUILD)/lib/vnic_cmd.o \
+                 $(BUILD)/lib/util.o $(BUILD)/lib/error.o
+
+all: $(BUILD)/nestlab-vfio-nic
+
+$(BUILD)/nestlab-vfio-nic: $(VFIO_NIC_OBJS)
+	$(CC) $(CFLAGS) -static -o $@ $^
+
+# test_vfio_nic runs the built program's host-side commands ($$NESTLAB_VFIO_NIC, default build/nestlab-vfio-nic)
+$(BUILD)/tests/test_vfio_nic: | $(BUILD)/nestlab-vfio-nic
+
+-include $(VFIO_NIC_SRCS:orchestrator/%.c=$(BUILD)/%.d)
