@@ -659,6 +659,55 @@ static int point_current(const struct image_config *cfg, const char *key, nl_err
 	return 0;
 }
 
+/* current_key() - the key <cache>/images/current points at, or NULL */
+static char *current_key(const struct image_config *cfg)
+{
+	cleanup_free char *link = xasprintf("%s/images/current", cfg->cache_dir);
+	char target[PATH_MAX];
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+
+	if (n <= 0)
+		return NULL;
+	target[n] = '\0';
+	return xstrdup(strrchr(target, '/') ? strrchr(target, '/') + 1 : target);
+}
+
+/**
+ * prune_l1() - remove the l1/<key> directories other than the new one and the one `current` pointed
+ * at before (a run started just before may still open it): each holds a 2 GiB sparse image
+ * @cfg, @ctx:	cache, log
+ * @keep:	the new key
+ * @previous:	the previous key, or NULL
+ *
+ * Only the files a build writes are removed; a directory holding anything else stays.
+ */
+static void prune_l1(const struct image_config *cfg, struct image_ctx *ctx, const char *keep, const char *previous)
+{
+	static const char *const files[] = { "l1.img", "l1.img.tmp", "l1.info", "l1.info.tmp", "manifest",
+					     "manifest.tmp", "minimal.cpio.gz" };
+	cleanup_free char *dir = xasprintf("%s/images/l1", cfg->cache_dir);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		cleanup_free char *sub = NULL;
+
+		if (strlen(de->d_name) != SHA256_HEX_BYTES - 1 || !strcmp(de->d_name, keep) ||
+		    (previous && !strcmp(de->d_name, previous)))
+			continue;
+		sub = xasprintf("%s/%s", dir, de->d_name);
+		for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+			cleanup_free char *path = xasprintf("%s/%s", sub, files[i]);
+
+			unlink(path);
+		}
+		if (rmdir(sub) == 0)
+			image_log(ctx, "L1: removed the old image %s", sub);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* lock_images() - exclusive lock on <cache>/images/.lock for the whole build; returns the fd */
 static int lock_images(const struct image_config *cfg, nl_error_t *err)
 {
@@ -730,6 +779,7 @@ int image_build(const struct image_config *cfg, struct image_ctx *ctx, struct im
 	cleanup_free char *rootfs = NULL;
 	cleanup_free char *l2 = NULL;
 	cleanup_free char *l1_path = NULL;
+	cleanup_free char *previous = NULL;
 	struct image_keys keys;
 	int ret = -1;
 
@@ -745,8 +795,10 @@ int image_build(const struct image_config *cfg, struct image_ctx *ctx, struct im
 	if ((cfg->rebuild || !image_file_exists(l1_path)) &&
 	    (ensure_l2(cfg, ctx, &keys, res, &l2, err) < 0 || ensure_rootfs(cfg, ctx, &keys, res, &rootfs, err) < 0))
 		goto out;
+	previous = current_key(cfg);
 	if (ensure_l1(cfg, ctx, &keys, rootfs, l2, res, err) < 0 || point_current(cfg, keys.l1, err) < 0)
 		goto out;
+	prune_l1(cfg, ctx, keys.l1, previous);
 	ret = 0;
 out:
 	image_keys_release(&keys);
