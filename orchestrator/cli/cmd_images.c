@@ -9,6 +9,7 @@
  * stdout gets the artefacts, one "name value" line each; progress and notes go to stderr, everything
  * (mmdebstrap, libguestfs) to the build log under <cache>/images/logs/.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -115,5 +116,7 @@ int cmd_images(int argc, char **argv, nl_error_t *err)
 	image_result_release(&res);
 	image_ctx_close(&ctx);
 	image_config_release(&cfg);
-	return ret < 0 ? -NL_EXIT_SETUP : NL_EXIT_OK;
+	if (ret < 0)
+		return *err && (*err)->errnum == EINTR ? -NL_EXIT_INTERRUPTED : -NL_EXIT_SETUP;
+	return NL_EXIT_OK;
 }

@@ -26,6 +26,7 @@
 #include "fs.h"
 #include "image.h"
 #include "image_internal.h"
+#include "loop.h"
 #include "proc.h"
 
 /* bump when the way an artefact is made changes without any recipe file changing */
@@ -144,6 +145,25 @@ static int resolve_kernel(struct image_config *cfg, const char *opt, nl_error_t 
 	return 0;
 }
 
+/*
+ * check_kernel_config() - a note when the kernel's config (the "config" file `nestlab build linux` keeps
+ * beside bzImage) lacks what L1 needs from it: vfat for the NoCloud seed, which is a vfat disk
+ */
+static void check_kernel_config(struct image_config *cfg)
+{
+	cleanup_free char *dir = xstrdup(cfg->kernel);
+	cleanup_free char *path = NULL;
+	cleanup_free char *config = NULL;
+
+	*strrchr(dir, '/') = '\0';
+	path = xasprintf("%s/config", dir);
+	config = read_file_text(path);
+	if (config && !strstr(config, "\nCONFIG_VFAT_FS=y\n"))
+		strv_pushf(&cfg->notes, "%s has no CONFIG_VFAT_FS=y: L1 cannot read its NoCloud seed (a vfat disk "
+			   "labelled CIDATA), so cloud-init will not configure it; add CONFIG_VFAT_FS=y, "
+			   "CONFIG_NLS_CODEPAGE_437=y and CONFIG_NLS_ISO8859_1=y to the kernel config", path);
+}
+
 /* resolve_qemu() - the qemu option, <cache>/qemu/current/qemu-system-x86_64, or none (note) */
 static int resolve_qemu(struct image_config *cfg, const char *opt, nl_error_t *err)
 {
@@ -219,6 +239,8 @@ int image_config_init_default(struct image_config *cfg, const struct image_confi
 	}
 	if (resolve_kernel(cfg, opts->kernel, err) < 0 || resolve_qemu(cfg, opts->qemu, err) < 0)
 		return -1;
+	if (!cfg->kernel_is_fallback)
+		check_kernel_config(cfg);
 	return 0;
 }
 
@@ -503,6 +525,36 @@ static int package_list(const struct image_config *cfg, char **out, nl_error_t *
 	return 0;
 }
 
+/* child_exited() - loop callback on the child's pidfd */
+static int child_exited(struct loop *loop, const struct loop_event *ev UNUSED, nl_error_t *err UNUSED)
+{
+	loop_stop(loop);
+	return 0;
+}
+
+/**
+ * wait_interruptible() - wait for @p at most @timeout_ms while SIGINT and SIGTERM go through the
+ * supervisor loop: on either (or the timeout) the child's group gets SIGTERM and p->grace_ms to clean
+ * up (mmdebstrap unmounts what it mounted in its chroot), then SIGKILL
+ * @p:		started child
+ * @timeout_ms:	limit
+ * @err:	"interrupted by SIGINT", "timed out after ...", or the child's status
+ */
+static int wait_interruptible(struct proc *p, int timeout_ms, nl_error_t *err)
+{
+	cleanup_loop struct loop loop = LOOP_INIT;
+
+	if (p->pidfd < 0)
+		return proc_wait(p, timeout_ms, err);
+	if (loop_init(&loop, err) < 0 ||
+	    !loop_add_fd(&loop, LOOP_KIND_CHILD_EXIT, p->pidfd, EPOLLIN, child_exited, NULL, p->argv[0], err) ||
+	    loop_run_until(&loop, NULL, NULL, timeout_ms, err) < 0) {
+		proc_kill(p);
+		return -1;
+	}
+	return proc_wait(p, 0, err);
+}
+
 /**
  * rootfs_build() - mmdebstrap the L1 root file system into @out (via @out.tmp)
  * @cfg:	suite, mirror, package list
@@ -532,10 +584,12 @@ static int rootfs_build(const struct image_config *cfg, struct image_ctx *ctx, c
 		p.stdout_io = (struct proc_io){ PROC_IO_FILE_APPEND, ctx->log_path };
 		p.stderr_io.mode = PROC_IO_STDOUT;
 	}
+	p.grace_ms = IMAGE_MMDEBSTRAP_GRACE_MS;
 	image_log(ctx, "rootfs: mmdebstrap %s (%s) -> %s", cfg->suite, include, out);
+	/* started before the loop blocks SIGINT/SIGTERM, so that mmdebstrap does not inherit the mask */
 	if (proc_start(&p, err) < 0)
 		return nl_error_wrap(err, "rootfs: install mmdebstrap ('make deps')");
-	rc = proc_wait(&p, IMAGE_MMDEBSTRAP_TIMEOUT_MS, err);
+	rc = wait_interruptible(&p, IMAGE_MMDEBSTRAP_TIMEOUT_MS, err);
 	if (rc < 0) {
 		unlink(tmp);
 		return nl_error_wrap(err, "rootfs: mmdebstrap failed (its output is in %s)",

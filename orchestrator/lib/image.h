@@ -44,6 +44,7 @@ struct plan;
 #define IMAGE_L1_SIZE_BYTES (2ULL << 30)	/* ext4 size of l1.img (sparse; overlays grow on write) */
 #define IMAGE_L1_LABEL "nestlab-l1"
 #define IMAGE_MMDEBSTRAP_TIMEOUT_MS (30 * 60 * 1000)
+#define IMAGE_MMDEBSTRAP_GRACE_MS 30000	/* SIGTERM -> SIGKILL: time to unmount its chroot's /proc, /sys */
 #define IMAGE_SEED_LABEL "CIDATA"	/* NoCloud: vfat or iso9660 labelled cidata or CIDATA */
 #define IMAGE_SEED_BYTES (1u << 20)	/* FAT12 seed image size */
 
