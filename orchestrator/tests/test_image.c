@@ -1026,8 +1026,8 @@ static int overlay_create(const char *image, const char *overlay)
 }
 
 
-/* relay_wait_ready() - wait for a RELAY from L1 whose inner frame is L2's READY */
-static int relay_wait_ready(int fd, struct agent_decoder *dec, uint64_t deadline_ms, struct agent_msg *ready)
+/* relay_wait() - wait for a RELAY from L1 whose inner frame has @type (L2's reply or READY) */
+static int relay_wait(int fd, struct agent_decoder *dec, uint8_t type, uint64_t deadline_ms, struct agent_msg *out)
 {
 	while (now_ms() < deadline_ms) {
 		struct agent_msg relay = { 0 };
@@ -1038,7 +1038,7 @@ static int relay_wait_ready(int fd, struct agent_decoder *dec, uint64_t deadline
 		if (agent_wait(fd, dec, AGENT_MSG_RELAY, 0, deadline_ms, &relay) < 0)
 			return -1;
 		rc = agent_frame_parse(relay.u.relay.frame.data, relay.u.relay.frame.len, &inner, &err);
-		if (rc == 0 && inner.type == AGENT_MSG_READY && agent_msg_decode(&inner, ready, &err) == 0) {
+		if (rc == 0 && inner.type == type && agent_msg_decode(&inner, out, &err) == 0) {
 			agent_frame_release(&inner);
 			agent_msg_release(&relay);
 			return 0;
@@ -1047,6 +1047,37 @@ static int relay_wait_ready(int fd, struct agent_decoder *dec, uint64_t deadline
 		agent_msg_release(&relay);
 	}
 	return -1;
+}
+
+
+/* l2_exec() - run a command in L2 through the relay (an inner EXEC in a RELAY) and check its output */
+static int l2_exec(int fd, struct agent_decoder *dec)
+{
+	char *argv[] = { (char *)"sh", (char *)"-c",
+			 (char *)"uname -r; hostname; ls /bin/nestlab-vfio-nic /sbin/nestlab-agent; cat /proc/cmdline", NULL };
+	struct agent_msg exec = { .type = AGENT_MSG_EXEC, .flags = AGENT_FLAG_INNER, .request_id = 8 };
+	struct agent_msg relay = { .type = AGENT_MSG_RELAY, .request_id = 8 }, res = { 0 };
+	cleanup_strbuf struct strbuf inner = STRBUF_INIT;
+	cleanup_error nl_error_t err = NULL;
+	int ret = -1;
+
+	exec.u.exec.argv = argv;
+	exec.u.exec.timeout_ms = 20000;
+	if (agent_msg_encode(&exec, &inner, &err) < 0)
+		return -1;
+	relay.u.relay.frame.data = (uint8_t *)inner.str;
+	relay.u.relay.frame.len = inner.len;
+	if (agent_send(fd, &relay) < 0 || relay_wait(fd, dec, AGENT_MSG_EXEC_RESULT, now_ms() + 60000, &res) < 0) {
+		test_diag("no EXEC_RESULT from L2");
+		return -1;
+	}
+	test_diag("L2 EXEC (exit %llu): %.*s", (unsigned long long)res.u.exec_result.exit_status,
+		  (int)res.u.exec_result.stdout_data.len, (char *)res.u.exec_result.stdout_data.data);
+	if (res.u.exec_result.exit_status == 0 && res.u.exec_result.stdout_data.data &&
+	    strstr((char *)res.u.exec_result.stdout_data.data, "l2\n"))
+		ret = 0;
+	agent_msg_release(&res);
+	return ret;
 }
 
 /*
@@ -1093,12 +1124,12 @@ static int boot_l2(int fd, struct agent_decoder *dec, const struct plan *plan)
 	for (uint64_t deadline = t0 + (use_kvm ? 240000 : 600000); now_ms() < deadline;) {
 		if (agent_send(fd, &relay) < 0)
 			return -1;
-		if (relay_wait_ready(fd, dec, now_ms() + 10000, &ready) == 0) {
+		if (relay_wait(fd, dec, AGENT_MSG_READY, now_ms() + 10000, &ready) == 0) {
 			test_diag("L2 (%s in L1): READY %.1f s after its QEMU was started (level %s, guest uptime %.1f s)",
 				  use_kvm ? "KVM" : "TCG", (now_ms() - t0) / 1000.0, ready.u.ready.level,
 				  ready.u.ready.uptime_ms / 1000.0);
 			agent_msg_release(&ready);
-			return 0;
+			return l2_exec(fd, dec);
 		}
 	}
 	{
