@@ -248,7 +248,7 @@ static int test_l2_accel_variants(void)
 	CHECK_STR(argv_value(kvm, "-D", ""), "/run/nestlab/l2-qemu.log");
 	CHECK(argv_value(kvm, "-chardev", "socket,id=agent0,path=/run/nestlab/agent-l2.sock,server=on,wait=off"));
 	CHECK(argv_value(kvm, "-device", "virtserialport,bus=vser0.0,chardev=agent0,name=org.nestlab.agent.0"));
-	CHECK_STR(argv_value(kvm, "-append", ""), "console=ttyS0 intel_iommu=on quiet loglevel=4 mitigations=off");
+	CHECK_STR(argv_value(kvm, "-append", ""), "console=ttyS0 intel_iommu=on quiet loglevel=4 mitigations=off no-kvmclock");
 	CHECK_STR(argv_value(kvm, "-kernel", ""), "/boot/l2/vmlinuz");
 	CHECK_STR(argv_value(kvm, "-initrd", ""), "/boot/l2/minimal.cpio.gz");
 	/* shadow and unmap checks are on by default: L1's QEMU traces the shadow sync */
@@ -463,7 +463,7 @@ static int test_checks_need_l2_iommu(void)
 	CHECK_STR(p->checks_dropped, "iommu-in-use, shadow, unmap left out: l2.viommu.model is none");
 	argv = plan_l2_qemu_argv(p, false);
 	CHECK(argv_index(argv, "intel-iommu") < 0 && argv_index(argv, "-trace") < 0);
-	CHECK_STR(argv_value(argv, "-append", ""), "console=ttyS0 quiet loglevel=4 mitigations=off");
+	CHECK_STR(argv_value(argv, "-append", ""), "console=ttyS0 quiet loglevel=4 mitigations=off no-kvmclock");
 	return TEST_PASS;
 }
 
@@ -919,7 +919,7 @@ static int test_print_key_lines(void)
 	CHECK_CONTAINS(text, "\nL2 QEMU argv, TCG fallback (run in L1 when L1 has no /dev/kvm)\n"
 			     "qemu-system-x86_64 \\\n    -M q35 \\\n    -accel tcg \\\n    -cpu max \\\n");
 	CHECK_CONTAINS(text, "    -device intel-iommu,caching-mode=on,intremap=on,aw-bits=48 \\\n");
-	CHECK_CONTAINS(text, "    -append 'console=ttyS0 intel_iommu=on quiet loglevel=4 mitigations=off' \\\n");
+	CHECK_CONTAINS(text, "    -append 'console=ttyS0 intel_iommu=on quiet loglevel=4 mitigations=off no-kvmclock' \\\n");
 	CHECK_CONTAINS(text, "  seed        chosen at run time (recorded in the run directory)\n");
 	CHECK_CONTAINS(text, "  frames      1000 per direction (default)\n  sizes       60..1514 bytes without FCS "
 			     "(default)\n  direction   both (default)\n  payload     random (default)\n");
