@@ -200,7 +200,7 @@ static void cmd_defaults(struct vnic_cmd *cmd, enum vnic_cmd_id id)
 	cmd->length = 64;
 }
 
-/* lookup_best() - index of the name closest to @word in a table of names, for "did you mean" */
+/* closest() - the name in a table closest to @word (edit distance < 3), for "did you mean"; or NULL */
 static const char *closest(const char *word, const char *(*name_at)(int), int n)
 {
 	const char *best = NULL;

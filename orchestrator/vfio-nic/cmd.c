@@ -6,8 +6,10 @@
  * leaves the key=value summary for the status line in a buffer; serve.c prints `ok cmd=...` or
  * `error cmd=... msg=...` (line format in vnic_cmd.h and docs/vfio-nic.md).
  */
+#include <fcntl.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vnic.h"
 
@@ -254,7 +256,8 @@ static int echo_one(struct nic *nic, const struct vnic_cmd *cmd, uint32_t rx_slo
 	return 0;
 }
 
-/* cmd_echo() - receive --count frames and transmit each back (copied into a Tx buffer) */
+/* cmd_echo() - receive --count frames and transmit each back (copied into a Tx buffer); frame_gen frames
+ * are checked against their own header on the way (counted in the status line like rx) */
 static int cmd_echo(struct nic *nic, const struct vnic_cmd *cmd, FILE *out, struct strbuf *summary,
 		    nl_error_t *err)
 {
@@ -267,7 +270,7 @@ static int cmd_echo(struct nic *nic, const struct vnic_cmd *cmd, FILE *out, stru
 		return -1;
 	while (tally.received < cmd->count) {
 		struct vnic_rx_result res;
-		struct frame_check fc = { 0 };
+		struct frame_check fc;
 		uint32_t slot;
 		size_t len;
 		int rc;
@@ -280,6 +283,7 @@ static int cmd_echo(struct nic *nic, const struct vnic_cmd *cmd, FILE *out, stru
 		}
 		spins = 0;
 		len = res.length < VNIC_BUF_BYTES ? res.length : VNIC_BUF_BYTES;
+		frame_check_run(cmd, nic_rx_buf(nic, slot)->vaddr, len, &fc);
 		if (pcap)
 			pcap_write(pcap, nic_rx_buf(nic, slot)->vaddr, len);
 		rc = echo_one(nic, cmd, slot, len, tally.received, out, err);
@@ -296,13 +300,14 @@ static int cmd_echo(struct nic *nic, const struct vnic_cmd *cmd, FILE *out, stru
 /* cmd_maps() - one line per 4 KiB page the driver holds: `map` while mapped, `stale` once unmapped */
 static int cmd_maps(struct nic *nic, FILE *out, struct strbuf *summary)
 {
+	cleanup_close int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	size_t mapped = 0, stale = 0;
 
 	for (size_t i = 0; i < nic->pool.n_pages; i++) {
 		const struct dma_page *page = &nic->pool.pages[i];
 
 		for (size_t off = 0; off < page->size; off += VNIC_PAGE_BYTES) {
-			uint64_t gpa = vfio_virt_to_phys(page->vaddr + off);
+			uint64_t gpa = vfio_virt_to_phys(pagemap, page->vaddr + off);
 			char gpa_text[24] = "unknown";
 
 			if (gpa)

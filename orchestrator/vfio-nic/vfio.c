@@ -408,18 +408,18 @@ bool vfio_iova_usable(const struct vfio_dev *dev, uint64_t start, uint64_t size)
 /**
  * vfio_virt_to_phys() - the (guest-)physical address behind @vaddr, from /proc/self/pagemap
  * (Documentation/admin-guide/mm/pagemap.rst: bits 0-54 PFN, bit 63 present; PFNs need CAP_SYS_ADMIN)
+ * @pagemap_fd:	/proc/self/pagemap opened by the caller (or -1)
  * @vaddr:	address in a pinned page
  *
  * Return: the physical address, or 0 when it cannot be read
  */
-uint64_t vfio_virt_to_phys(const void *vaddr)
+uint64_t vfio_virt_to_phys(int pagemap_fd, const void *vaddr)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t v = (uintptr_t)vaddr;
-	cleanup_close int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	uint64_t entry;
 
-	if (fd < 0 || pread(fd, &entry, sizeof(entry), (off_t)(v / (uintptr_t)page * sizeof(entry))) !=
+	if (pagemap_fd < 0 || pread(pagemap_fd, &entry, sizeof(entry), (off_t)(v / (uintptr_t)page * sizeof(entry))) !=
 			      sizeof(entry))
 		return 0;
 	if (!(entry & (1ull << 63)) || !(entry & ((1ull << 55) - 1)))

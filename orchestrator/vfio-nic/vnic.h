@@ -75,7 +75,7 @@ int vfio_map_bar0(struct vfio_dev *dev, nl_error_t *err);
 int vfio_dma_map(struct vfio_dev *dev, void *vaddr, uint64_t iova, size_t size, nl_error_t *err);
 int vfio_dma_unmap(struct vfio_dev *dev, uint64_t iova, size_t size, nl_error_t *err);
 bool vfio_iova_usable(const struct vfio_dev *dev, uint64_t start, uint64_t size);
-uint64_t vfio_virt_to_phys(const void *vaddr);
+uint64_t vfio_virt_to_phys(int pagemap_fd, const void *vaddr);
 
 /* ---- dma.c ---------------------------------------------------------------------------------- */
 enum dma_role {
