@@ -295,15 +295,12 @@ int image_fat_build(const char *label, uint32_t volume_id, const struct image_fa
  * @plan:	the run's plan
  * @opts:	NULL for the defaults
  * @seed_path:	on success, the image path (caller frees); attach it read-only as a second virtio disk
- *		(image_seed_qemu_args())
+ *		(plan->l1_seed: plan_l0_qemu_argv() and plan_l1_domain_xml() attach it)
  * @err:	error
  *
  * Return: 0 or -1 with @err set.
  */
 int image_seed_write(const char *run_dir, const struct plan *plan, const struct image_seed_opts *opts,
 		     char **seed_path, nl_error_t *err);
-
-/* image_seed_qemu_args() - append `-drive ...,readonly=on -device virtio-blk-pci,...` for the seed */
-void image_seed_qemu_args(char ***argv, const char *seed_path);
 
 #endif /* NESTLAB_IMAGE_H */

@@ -412,18 +412,3 @@ out:
 		nl_error_wrap(err, "NoCloud seed for L1");
 	return ret;
 }
-
-void image_seed_qemu_args(char ***argv, const char *seed_path)
-{
-	cleanup_strbuf struct strbuf drive = STRBUF_INIT;
-
-	/* QEMU option values double a comma to escape it */
-	strbuf_puts(&drive, "file=");
-	for (const char *p = seed_path; *p; p++)
-		strbuf_add(&drive, *p == ',' ? ",," : p, *p == ',' ? 2 : 1);
-	strbuf_puts(&drive, ",if=none,id=seed0,format=raw,readonly=on");
-	strv_push(argv, "-drive");
-	strv_push(argv, drive.str);
-	strv_push(argv, "-device");
-	strv_push(argv, "virtio-blk-pci,drive=seed0");
-}

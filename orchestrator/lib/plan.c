@@ -280,6 +280,7 @@ static void resolve_run_files(struct resolver *r)
 	char *socks[4];
 
 	p->l1_overlay = xasprintf("%s/l1-overlay.qcow2", run);
+	p->l1_seed = xasprintf("%s/l1-seed.img", run);
 	p->l1_console_sock = xasprintf("%s/l1-console.sock", run);
 	p->l1_console_log = xasprintf("%s/l1-console.log", run);
 	p->l2_console_sock = xasprintf("%s/l2-console.sock", run);
@@ -989,7 +990,7 @@ void plan_free(struct plan *p)
 		return;
 	char *strings[] = {
 		p->scenario_path, p->name, p->description, p->domain_name, p->connect, p->qemu_binary,
-		p->run_dir, p->l1_overlay, p->l1_console_sock, p->l1_console_log, p->l2_console_sock,
+		p->run_dir, p->l1_overlay, p->l1_seed, p->l1_console_sock, p->l1_console_log, p->l2_console_sock,
 		p->l2_console_log, p->l1_agent_sock, p->l1_qmp_sock, p->l0_qemu_log, p->l2_qemu_binary,
 		p->l2_serial, p->l2_agent_sock, p->l2_qmp_sock, p->l2_qemu_log, p->checks_dropped,
 		p->expect_message, p->refusal_reason, p->nic.host_bdf, p->nic.host_bdf_var, p->nic.mac,

@@ -179,6 +179,7 @@ struct plan {
 
 	/* files in the run directory (L0 side) */
 	char *l1_overlay;		/* qcow2 overlay over l1.image */
+	char *l1_seed;			/* NoCloud seed (image_seed_write()), read-only second disk (vdb) */
 	char *l1_console_sock, *l1_console_log;	/* L1 ttyS0 */
 	char *l2_console_sock, *l2_console_log;	/* L1 ttyS1, which L1 hands to L2's QEMU */
 	char *l1_agent_sock;		/* virtio-serial org.nestlab.agent.0 of L1 */
@@ -248,6 +249,12 @@ const char *plan_nic_model_name(enum scn_nic_model model);
  * Return: NULL-terminated argv (free with strv_free()); argv[0] is L1's QEMU.
  */
 char **plan_l2_qemu_argv(const struct plan *plan, bool kvm);
+/*
+ * plan_l2_runtime_trace_events - NULL-terminated trace events of L1's QEMU (the MAP/UNMAP notifications
+ * and invalidations) that the run enables with QMP trace-event-set-state once L2 is up: they are too
+ * costly while L2 boots (see plan_qemu.c)
+ */
+extern const char *const plan_l2_runtime_trace_events[];
 /* plan_l0_qemu_argv() - the QEMU command line L0 runs for L1 (l0.backend qemu) */
 char **plan_l0_qemu_argv(const struct plan *plan);
 /* plan_shell_quote() - quote one word for a POSIX shell; "$VAR/x" keeps $VAR expandable */

@@ -131,6 +131,10 @@ static void xml_devices(struct strbuf *sb, const struct plan *plan)
 			"      <source");
 	attr(sb, "file", plan->l1_overlay);
 	strbuf_puts(sb, "/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n");
+	strbuf_puts(sb, "    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n"
+			"      <source");
+	attr(sb, "file", plan->l1_seed);
+	strbuf_puts(sb, "/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n    </disk>\n");
 	if (v->present)
 		strbuf_printf(sb, "    <iommu model='intel'>\n      <driver intremap='%s' caching_mode='%s' "
 				  "aw_bits='%u'/>\n    </iommu>\n",
