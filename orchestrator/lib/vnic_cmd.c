@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,10 @@ enum vnic_opt_id {
 	OPT_REMOTE,
 	OPT_QUIET,
 	OPT_SWAP_MAC,
+	OPT_IFNAME,
+	OPT_READY_FILE,
+	OPT_OUTPUT,
+	OPT_BACKGROUND,
 	OPT__COUNT,
 };
 
@@ -41,6 +46,7 @@ enum vnic_opt_id {
 		     O(OPT_SIZE_MIN) | O(OPT_SIZE_MAX))
 #define GEN_OPTS (O(OPT_COUNT) | O(OPT_SIZE) | O(OPT_SIZE_MIN) | O(OPT_SIZE_MAX) | O(OPT_SEED) | \
 		  O(OPT_PAYLOAD) | O(OPT_DST) | O(OPT_FIRST_INDEX) | O(OPT_GAP_US) | O(OPT_QUIET))
+#define RECV_OPTS (O(OPT_COUNT) | O(OPT_TIMEOUT_MS) | O(OPT_PCAP) | O(OPT_QUIET) | EXPECT_OPTS)
 
 struct vnic_opt {
 	const char *name;
@@ -68,6 +74,10 @@ static const struct vnic_opt opts[OPT__COUNT] = {
 	[OPT_REMOTE] = { "remote", "HOST:PORT", 0, 0 },
 	[OPT_QUIET] = { "quiet", NULL, 0, 0 },
 	[OPT_SWAP_MAC] = { "swap-mac", NULL, 0, 0 },
+	[OPT_IFNAME] = { "ifname", "IF", 0, 0 },
+	[OPT_READY_FILE] = { "ready-file", "PATH", 0, 0 },
+	[OPT_OUTPUT] = { "output", "PATH", 0, 0 },
+	[OPT_BACKGROUND] = { "background", NULL, 0, 0 },
 };
 
 struct vnic_cmd_desc {
@@ -80,8 +90,8 @@ struct vnic_cmd_desc {
 
 static const struct vnic_cmd_desc cmds[VNIC_CMD__COUNT] = {
 	[VNIC_CMD_INFO] = { "info", 0, 0, true, "device, MAC, link, ring and buffer IOVAs" },
-	[VNIC_CMD_RX] = { "rx", O(OPT_COUNT) | O(OPT_TIMEOUT_MS) | O(OPT_PCAP) | O(OPT_QUIET) | EXPECT_OPTS, 0,
-			  true, "receive frames: length, buffer IOVA, CRC-32, first bytes, frame_gen check" },
+	[VNIC_CMD_RX] = { "rx", RECV_OPTS, 0, true,
+			  "receive frames: length, buffer IOVA, CRC-32, first bytes, frame_gen check" },
 	[VNIC_CMD_TX] = { "tx", GEN_OPTS | O(OPT_TIMEOUT_MS), 0, true,
 			  "transmit frame_gen frames from (seed, index)" },
 	[VNIC_CMD_ECHO] = { "echo", O(OPT_COUNT) | O(OPT_TIMEOUT_MS) | O(OPT_SWAP_MAC) | O(OPT_PCAP) | O(OPT_QUIET),
@@ -96,9 +106,17 @@ static const struct vnic_cmd_desc cmds[VNIC_CMD__COUNT] = {
 	[VNIC_CMD_QUIT] = { "quit", 0, 0, false, "end serve mode" },
 	[VNIC_CMD_UDP_SEND] = { "udp-send", GEN_OPTS | O(OPT_SRC) | O(OPT_BIND) | O(OPT_REMOTE), O(OPT_REMOTE),
 				false, "host side: send frame_gen frames as UDP datagrams (QEMU dgram netdev)" },
-	[VNIC_CMD_UDP_RECV] = { "udp-recv", O(OPT_COUNT) | O(OPT_TIMEOUT_MS) | O(OPT_PCAP) | O(OPT_QUIET) |
-					    O(OPT_BIND) | EXPECT_OPTS,
-				O(OPT_BIND), false, "host side: receive datagrams and verify frame_gen frames" },
+	[VNIC_CMD_UDP_RECV] = { "udp-recv", RECV_OPTS | O(OPT_BIND), O(OPT_BIND), false,
+				"host side: receive datagrams and verify frame_gen frames" },
+	[VNIC_CMD_PKT_UP] = { "pkt-up", O(OPT_IFNAME) | O(OPT_TIMEOUT_MS), 0, false,
+			      "kernel driver: set the interface up and promiscuous, wait for carrier" },
+	[VNIC_CMD_PKT_TX] = { "pkt-tx", GEN_OPTS | O(OPT_TIMEOUT_MS) | O(OPT_IFNAME), 0, false,
+			      "kernel driver: transmit frame_gen frames through an AF_PACKET socket" },
+	[VNIC_CMD_PKT_RX] = { "pkt-rx", RECV_OPTS | O(OPT_IFNAME) | O(OPT_READY_FILE) | O(OPT_OUTPUT) |
+						O(OPT_BACKGROUND),
+			      0, false, "kernel driver: receive and verify frame_gen frames on an AF_PACKET socket" },
+	[VNIC_CMD_PKT_WAIT] = { "pkt-wait", O(OPT_OUTPUT) | O(OPT_TIMEOUT_MS), O(OPT_OUTPUT), false,
+				"wait for the result file of pkt-rx --background and print it" },
 };
 
 const char *vnic_cmd_name(enum vnic_cmd_id id)
@@ -227,6 +245,19 @@ static const char *opt_name_at(int i)
 	return opts[i].name;
 }
 
+/* ifname_valid() - what the kernel accepts as a device name (net/core/dev.c dev_valid_name()); such a
+ * name also cannot leave /sys/class/net when it is put into a path */
+static bool ifname_valid(const char *name)
+{
+	if (!*name || strlen(name) >= IFNAMSIZ || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (const char *p = name; *p; p++) {
+		if (*p == '/' || *p == ':' || isspace((unsigned char)*p))
+			return false;
+	}
+	return true;
+}
+
 /* apply_number() - the numeric options */
 static int apply_number(struct vnic_cmd *cmd, enum vnic_opt_id o, uint64_t v)
 {
@@ -263,6 +294,14 @@ static int apply_option(struct vnic_cmd *cmd, enum vnic_opt_id o, const char *va
 	switch (o) {
 	case OPT_QUIET: cmd->quiet = true; return 0;
 	case OPT_SWAP_MAC: cmd->swap_mac = true; return 0;
+	case OPT_BACKGROUND: cmd->background = true; return 0;
+	case OPT_IFNAME:
+		if (!ifname_valid(value))
+			return nl_error(err, 0, "--ifname %s: expected an interface name of 1 to %d bytes without "
+					"'/', ':' or blanks, like eth0", value, IFNAMSIZ - 1);
+		free(cmd->ifname);
+		cmd->ifname = xstrdup(value);
+		return 0;
 	case OPT_PAYLOAD:
 		if (frame_payload_parse(value, &cmd->spec.payload) < 0)
 			return nl_error(err, 0, "--payload %s: use random, zero or pattern", value);
@@ -283,8 +322,12 @@ static int apply_option(struct vnic_cmd *cmd, enum vnic_opt_id o, const char *va
 		return 0;
 	case OPT_PCAP:
 	case OPT_BIND:
-	case OPT_REMOTE: {
-		char **slot = o == OPT_PCAP ? &cmd->pcap_path : o == OPT_BIND ? &cmd->bind_addr : &cmd->remote_addr;
+	case OPT_REMOTE:
+	case OPT_READY_FILE:
+	case OPT_OUTPUT: {
+		char **slot = o == OPT_PCAP ? &cmd->pcap_path : o == OPT_BIND ? &cmd->bind_addr :
+			      o == OPT_REMOTE ? &cmd->remote_addr : o == OPT_READY_FILE ? &cmd->ready_file :
+			      &cmd->output_path;
 
 		if (!*value)
 			return nl_error(err, 0, "--%s needs a non-empty value", opt->name);
@@ -345,6 +388,9 @@ static int check_command(const struct vnic_cmd *cmd, int c, uint32_t seen, nl_er
 	if (cmd->spec.size_min > cmd->spec.size_max)
 		return nl_error(err, 0, "%s: --size-min %u is larger than --size-max %u", cmds[c].name,
 				cmd->spec.size_min, cmd->spec.size_max);
+	if (c == VNIC_CMD_PKT_RX && cmd->background != !!cmd->output_path)
+		return nl_error(err, 0, "pkt-rx: --background and --output PATH go together (the detached "
+				"receiver writes its result to PATH; read it with pkt-wait --output PATH)");
 	return 0;
 }
 
@@ -404,7 +450,11 @@ void vnic_cmd_release(struct vnic_cmd *cmd)
 	free(cmd->pcap_path);
 	free(cmd->bind_addr);
 	free(cmd->remote_addr);
+	free(cmd->ifname);
+	free(cmd->ready_file);
+	free(cmd->output_path);
 	cmd->pcap_path = cmd->bind_addr = cmd->remote_addr = NULL;
+	cmd->ifname = cmd->ready_file = cmd->output_path = NULL;
 }
 
 /**

@@ -35,6 +35,11 @@ enum vnic_cmd_id {
 	/* host side, no device: the far end of QEMU's UDP netdev */
 	VNIC_CMD_UDP_SEND,
 	VNIC_CMD_UDP_RECV,
+	/* guest side, no VFIO: the NIC through the kernel's own driver (an AF_PACKET socket on its netdev) */
+	VNIC_CMD_PKT_UP,
+	VNIC_CMD_PKT_TX,
+	VNIC_CMD_PKT_RX,
+	VNIC_CMD_PKT_WAIT,
 	VNIC_CMD__COUNT,
 };
 
@@ -60,11 +65,15 @@ struct vnic_cmd {
 	char *remote_addr;		/* udp-send: destination HOST:PORT */
 	bool quiet;			/* per-frame lines off, the status line only */
 	bool swap_mac;			/* echo: send back to the source, from our MAC */
+	char *ifname;			/* pkt-*: the network interface; NULL: the default (pkt.c) */
+	char *ready_file;		/* pkt-rx: created once the socket is bound */
+	char *output_path;		/* pkt-rx --background: the result file; pkt-wait: the file to wait for */
+	bool background;		/* pkt-rx: return once bound, receive in a detached child */
 };
 
 /* vnic_cmd_name() - "dma-to" for VNIC_CMD_DMA_TO */
 const char *vnic_cmd_name(enum vnic_cmd_id id);
-/* vnic_cmd_needs_device() - false for help, quit and the udp-* commands */
+/* vnic_cmd_needs_device() - false for help, quit and the udp-* and pkt-* commands */
 bool vnic_cmd_needs_device(enum vnic_cmd_id id);
 /* vnic_cmd_help() - the command summary, one command per line */
 char *vnic_cmd_help(void);

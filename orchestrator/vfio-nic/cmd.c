@@ -5,10 +5,12 @@
  * Each command prints its item lines (`frame ...`, `map ...`, `reg ...`) to the output as it goes and
  * leaves the key=value summary for the status line in a buffer; serve.c prints `ok cmd=...` or
  * `error cmd=... msg=...` (line format in vnic_cmd.h and docs/vfio-nic.md).
+ *
+ * The frame helpers at the top (frame_check_run, frame_line, rx_tally_add, frames_send) also serve the
+ * socket commands of udp.c and pkt.c.
  */
 #include <fcntl.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vnic.h"
@@ -64,11 +66,42 @@ void frame_line(FILE *out, const char *prefix, const uint8_t *frame, size_t len,
 	fflush(out);
 }
 
-static void sleep_us(unsigned us)
+/**
+ * frames_send() - build frames first_index .. first_index + count - 1 of @spec and hand each to @send,
+ * with a `frame` line per frame (unless --quiet) and --gap-us between them; the loop of the socket
+ * senders (udp-send, pkt-tx)
+ * @cmd:	count, first index, gap, quiet
+ * @spec:	the frames
+ * @send:	hands one frame over; returns 0, or -1 with @err
+ * @ctx:	for @send
+ * @out:	frame lines
+ * @tally:	frames and bytes handed over (also on failure)
+ * @err:	from @send
+ *
+ * Return: 0, or -1 when @send failed; a signal ends the loop early with 0 (the caller compares counts)
+ */
+int frames_send(const struct vnic_cmd *cmd, const struct frame_spec *spec, frame_send_fn send, void *ctx,
+		FILE *out, struct send_tally *tally, nl_error_t *err)
 {
-	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000 };
+	uint8_t frame[FRAME_GEN_MAX_LEN];
 
-	nanosleep(&ts, NULL);
+	for (tally->sent = 0, tally->bytes = 0; tally->sent < cmd->count && !vnic_stop; tally->sent++) {
+		uint32_t index = cmd->first_index + tally->sent;
+		size_t len = frame_gen_build(spec, index, frame, sizeof(frame));
+
+		if (send(ctx, frame, len, err) < 0)
+			return nl_error_wrap(err, "frame %u", index);
+		if (!cmd->quiet) {
+			char prefix[96];
+
+			snprintf(prefix, sizeof(prefix), "frame n=%u index=%u len=%zu", tally->sent, index, len);
+			frame_line(out, prefix, frame, len, NULL);
+		}
+		tally->bytes += len;
+		if (cmd->gap_us)
+			sleep_us(cmd->gap_us);
+	}
+	return 0;
 }
 
 /* cmd_info() - everything in the status line */
@@ -92,13 +125,8 @@ static int cmd_info(struct nic *nic, struct strbuf *summary)
 	return 0;
 }
 
-/* rx_tally - what rx and echo count */
-struct rx_tally {
-	uint32_t received, fg, bad;
-	struct frame_check first_bad;
-};
-
-static void rx_tally_add(struct rx_tally *t, const struct frame_check *fc)
+/* rx_tally_add() - count one checked frame (struct rx_tally in vnic.h) */
+void rx_tally_add(struct rx_tally *t, const struct frame_check *fc)
 {
 	t->received++;
 	t->fg += fc->is_fg;

@@ -3,6 +3,7 @@
  * main.c - nestlab-vfio-nic: global options, then one of
  *
  *	nestlab-vfio-nic [OPTIONS] COMMAND [--opt value]...     one command, device opened and closed
+ *	                                                        (not for help, udp-* and pkt-*: no VFIO)
  *	nestlab-vfio-nic [OPTIONS] serve [--socket PATH]        keep the device; commands from stdin/socket
  *	nestlab-vfio-nic --socket PATH [--wait-ms MS] call COMMAND [--opt value]...
  *	nestlab-vfio-nic [--device BDF] bind                    bind the NIC to vfio-pci

@@ -63,7 +63,8 @@ void nic_log(const struct nic *nic, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void sleep_us(unsigned us)
+/* sleep_us() - pause @us microseconds (a signal may end it early) */
+void sleep_us(unsigned us)
 {
 	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000 };
 

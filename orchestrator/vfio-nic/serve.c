@@ -82,6 +82,19 @@ static int dispatch(struct nic *nic, const struct vnic_cmd *cmd, FILE *out)
 	case VNIC_CMD_UDP_RECV:
 		rc = udp_recv(cmd, out, &summary, &err);
 		break;
+	case VNIC_CMD_PKT_UP:
+		rc = pkt_up(cmd, &summary, &err);
+		break;
+	case VNIC_CMD_PKT_TX:
+		rc = pkt_tx(cmd, out, &summary, &err);
+		break;
+	case VNIC_CMD_PKT_RX:
+		/* nic is NULL for a one-shot command without the device; in serve mode it is open */
+		rc = pkt_rx(cmd, nic == NULL, out, &summary, &err);
+		break;
+	case VNIC_CMD_PKT_WAIT:
+		rc = pkt_wait(cmd, out, &summary, &err);
+		break;
 	default:
 		rc = nic ? cmd_run(nic, cmd, out, &summary, &err) : nl_error(&err, 0, "no device open");
 		break;

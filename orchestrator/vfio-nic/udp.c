@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vnic.h"
@@ -58,6 +57,24 @@ static int open_socket(const char *bind_addr, nl_error_t *err)
 	return ret;
 }
 
+/* the destination of udp-send */
+struct udp_dest {
+	int fd;
+	struct sockaddr_in remote;
+	const char *text;
+};
+
+/* udp_send_one() - one frame as one datagram (a frame_send_fn) */
+static int udp_send_one(void *ctx, const uint8_t *frame, size_t len, nl_error_t *err)
+{
+	const struct udp_dest *dest = ctx;
+
+	if (sendto(dest->fd, frame, len, 0, (const struct sockaddr *)&dest->remote, sizeof(dest->remote)) !=
+	    (ssize_t)len)
+		return nl_error(err, errno, "sendto %s", dest->text);
+	return 0;
+}
+
 /**
  * udp_send() - send frame_gen frames first_index.. as datagrams to --remote
  * @cmd:	spec (src defaults to 02:00:00:00:00:01), count, gap, optional --bind
@@ -70,36 +87,17 @@ static int open_socket(const char *bind_addr, nl_error_t *err)
 int udp_send(const struct vnic_cmd *cmd, FILE *out, struct strbuf *summary, nl_error_t *err)
 {
 	cleanup_close int fd = open_socket(cmd->bind_addr, err);
-	uint8_t frame[FRAME_GEN_MAX_LEN];
-	struct sockaddr_in remote;
-	uint64_t bytes = 0;
-	uint32_t sent = 0;
+	struct udp_dest dest = { .fd = fd, .text = cmd->remote_addr };
+	struct send_tally tally;
 
-	if (fd < 0 || parse_addr(cmd->remote_addr, &remote, err) < 0)
+	if (fd < 0 || parse_addr(cmd->remote_addr, &dest.remote, err) < 0)
 		return -1;
-	for (; sent < cmd->count && !vnic_stop; sent++) {
-		uint32_t index = cmd->first_index + sent;
-		size_t len = frame_gen_build(&cmd->spec, index, frame, sizeof(frame));
-
-		if (sendto(fd, frame, len, 0, (struct sockaddr *)&remote, sizeof(remote)) != (ssize_t)len)
-			return nl_error(err, errno, "sendto %s (frame %u)", cmd->remote_addr, index);
-		if (!cmd->quiet) {
-			char prefix[96];
-
-			snprintf(prefix, sizeof(prefix), "frame n=%u index=%u len=%zu", sent, index, len);
-			frame_line(out, prefix, frame, len, NULL);
-		}
-		bytes += len;
-		if (cmd->gap_us) {
-			struct timespec ts = { .tv_sec = cmd->gap_us / 1000000,
-					       .tv_nsec = (long)(cmd->gap_us % 1000000) * 1000 };
-
-			nanosleep(&ts, NULL);
-		}
-	}
-	strbuf_printf(summary, "sent=%u bytes=%llu first_index=%u seed=%u", sent, (unsigned long long)bytes,
-		      cmd->first_index, cmd->spec.seed);
-	return sent == cmd->count ? 0 : nl_error(err, 0, "interrupted after %u of %u frames", sent, cmd->count);
+	if (frames_send(cmd, &cmd->spec, udp_send_one, &dest, out, &tally, err) < 0)
+		return -1;
+	strbuf_printf(summary, "sent=%u bytes=%llu first_index=%u seed=%u", tally.sent,
+		      (unsigned long long)tally.bytes, cmd->first_index, cmd->spec.seed);
+	return tally.sent == cmd->count ? 0 :
+	       nl_error(err, 0, "interrupted after %u of %u frames", tally.sent, cmd->count);
 }
 
 /**

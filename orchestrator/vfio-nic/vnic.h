@@ -12,6 +12,7 @@
  *   cmd.c          the commands (info, rx, tx, echo, maps, unmap, dma-to, regs)
  *   serve.c        one-shot, `serve` (stdin or unix socket) and `call`
  *   udp.c          host-side udp-send / udp-recv, the far end of QEMU's UDP netdev
+ *   pkt.c          pkt-up / pkt-tx / pkt-rx / pkt-wait: the NIC under the kernel's own driver, AF_PACKET
  *   pcap.c         pcap file output
  *   main.c         global options and dispatch
  * The pure parts (command parsing, ring math, descriptor formats, frame_gen) live in orchestrator/lib.
@@ -174,6 +175,7 @@ uint32_t nic_tx_reclaim(struct nic *nic);
 int nic_tx_drain(struct nic *nic, uint32_t timeout_ms, nl_error_t *err);
 void nic_update_link(struct nic *nic);
 void nic_idle(unsigned *spins);
+void sleep_us(unsigned us);
 
 /* register offsets shared by both NICs (82576 ch. 8 / 82574 ch. 10 register descriptions) */
 #define NIC_CTRL 0x00000
@@ -212,11 +214,17 @@ int cmd_run(struct nic *nic, const struct vnic_cmd *cmd, FILE *out, struct strbu
 int udp_send(const struct vnic_cmd *cmd, FILE *out, struct strbuf *summary, nl_error_t *err);
 int udp_recv(const struct vnic_cmd *cmd, FILE *out, struct strbuf *summary, nl_error_t *err);
 
+/* ---- pkt.c ---------------------------------------------------------------------------------- */
+int pkt_up(const struct vnic_cmd *cmd, struct strbuf *summary, nl_error_t *err);
+int pkt_tx(const struct vnic_cmd *cmd, FILE *out, struct strbuf *summary, nl_error_t *err);
+int pkt_rx(const struct vnic_cmd *cmd, bool may_detach, FILE *out, struct strbuf *summary, nl_error_t *err);
+int pkt_wait(const struct vnic_cmd *cmd, FILE *out, struct strbuf *summary, nl_error_t *err);
+
 /* ---- pcap.c --------------------------------------------------------------------------------- */
 FILE *pcap_open(const char *path, nl_error_t *err);
 void pcap_write(FILE *f, const uint8_t *frame, size_t len);
 
-/* ---- frame reporting (cmd.c, shared with udp.c) --------------------------------------------- */
+/* ---- frame reporting (cmd.c, shared with udp.c and pkt.c) ----------------------------------- */
 struct frame_check {
 	bool is_fg;			/* carries a frame_gen header */
 	uint32_t index;
@@ -225,6 +233,24 @@ struct frame_check {
 
 void frame_check_run(const struct vnic_cmd *cmd, const uint8_t *frame, size_t len, struct frame_check *fc);
 void frame_line(FILE *out, const char *prefix, const uint8_t *frame, size_t len, const struct frame_check *fc);
+
+/* what rx, echo and pkt-rx count: every frame, frame_gen ones, frame_gen ones that differ */
+struct rx_tally {
+	uint32_t received, fg, bad;
+	struct frame_check first_bad;
+};
+
+void rx_tally_add(struct rx_tally *t, const struct frame_check *fc);
+
+/* what udp-send and pkt-tx count */
+struct send_tally {
+	uint32_t sent;
+	uint64_t bytes;
+};
+
+typedef int (*frame_send_fn)(void *ctx, const uint8_t *frame, size_t len, nl_error_t *err);
+int frames_send(const struct vnic_cmd *cmd, const struct frame_spec *spec, frame_send_fn send, void *ctx,
+		FILE *out, struct send_tally *tally, nl_error_t *err);
 
 /* ---- serve.c -------------------------------------------------------------------------------- */
 struct serve_options {
