@@ -217,13 +217,14 @@ char **plan_l0_qemu_argv(const struct plan *plan)
 	push_opt(&argv, "-append", l1->cmdline);
 	push_optf(&argv, "-drive", "file=%s,if=none,id=disk0,format=qcow2", overlay);
 	push_opt(&argv, "-device", "virtio-blk-pci,drive=disk0");
+	push_l0_nic(&argv, plan);
+	/* after the NIC, which wants slot 2: devices without addr= take the first free slot */
 	{
 		cleanup_free char *seed = opt_escape(plan->l1_seed);
 
 		push_optf(&argv, "-drive", "file=%s,if=none,id=seed0,format=raw,readonly=on", seed);
 		push_opt(&argv, "-device", "virtio-blk-pci,drive=seed0");
 	}
-	push_l0_nic(&argv, plan);
 	push_console(&argv, "serial0", plan->l1_console_sock, plan->l1_console_log);
 	push_console(&argv, "serial1", plan->l2_console_sock, plan->l2_console_log);
 	push_agent(&argv, plan->l1_agent_sock);

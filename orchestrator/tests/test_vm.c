@@ -14,6 +14,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -111,6 +112,17 @@ static int run_init(struct run *r, const char *backend)
 	strv_push(&argv, "64M");
 	if (proc_run(argv, 30000, &out, &err) < 0)
 		goto fail;
+	/* and the NoCloud seed disk the plan attaches (image_seed_write() in a run) */
+	{
+		int fd = open(r->plan->l1_seed, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (fd < 0 || ftruncate(fd, 1 << 20) < 0) {
+			if (fd >= 0)
+				close(fd);
+			goto fail;
+		}
+		close(fd);
+	}
 	return 0;
 fail:
 	test_diag("run_init: %s", err ? err->msg : strerror(errno));
