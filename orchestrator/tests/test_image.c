@@ -8,17 +8,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <yaml.h>
 #include <zlib.h>
 
+#include "agent_client.h"
 #include "fs.h"
-#include "agent_proto.h"
 #include "image.h"
 #include "image_internal.h"
 #include "plan.h"
@@ -855,74 +852,6 @@ static int test_collect_logs(void)
 
 /* ---- end to end: boot L1 from the cached image and wait for the agent (opt-in) ------------------ */
 
-/* agent_send() - encode and write one message */
-static int agent_send(int fd, const struct agent_msg *msg)
-{
-	cleanup_error nl_error_t err = NULL;
-	cleanup_strbuf struct strbuf frame = STRBUF_INIT;
-
-	if (agent_msg_encode(msg, &frame, &err) < 0) {
-		test_diag("encode: %s", err->msg);
-		return -1;
-	}
-	return write(fd, frame.str, frame.len) == (ssize_t)frame.len ? 0 : -1;
-}
-
-/* agent_wait() - read frames until one of @type with @request_id (0: any) arrives or @deadline_ms */
-static int agent_wait(int fd, struct agent_decoder *dec, uint8_t type, uint32_t request_id, uint64_t deadline_ms,
-		      struct agent_msg *out)
-{
-	for (;;) {
-		cleanup_error nl_error_t err = NULL;
-		struct agent_frame frame = { 0 };
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		char buf[65536];
-		ssize_t n;
-		int rc = agent_decoder_next(dec, &frame, &err);
-
-		if (rc > 0) {
-			cleanup_error nl_error_t derr = NULL;
-			bool match = frame.type == type && (!request_id || frame.request_id == request_id);
-
-			if (match && agent_msg_decode(&frame, out, &derr) == 0) {
-				agent_frame_release(&frame);
-				return 0;
-			}
-			agent_frame_release(&frame);
-			continue;
-		}
-		if (rc < 0)
-			continue;
-		if (now_ms() >= deadline_ms)
-			return -1;
-		if (poll(&pfd, 1, (int)(deadline_ms - now_ms())) <= 0)
-			continue;
-		n = read(fd, buf, sizeof(buf));
-		if (n <= 0)
-			return -1;
-		agent_decoder_feed(dec, buf, (size_t)n);
-	}
-}
-
-/* connect_agent() - connect to L1's agent chardev socket once QEMU has created it */
-static int connect_agent(const char *path, uint64_t deadline_ms)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	if (snprintf_checked(sa.sun_path, sizeof(sa.sun_path), "%s", path) < 0)
-		return -1;
-	while (now_ms() < deadline_ms) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return fd;
-		if (fd >= 0)
-			close(fd);
-		usleep(50 * 1000);
-	}
-	return -1;
-}
-
 /*
  * boot_plan() - the plan of an emulated-e1000e scenario over the given image, kernel and QEMU, in the
  * environment the CLI sees otherwise (plan_env_init_default(): paths inside L1, firmware, KVM)
@@ -954,23 +883,18 @@ static struct plan *boot_plan(const char *run_dir, const char *image, const char
 	return plan;
 }
 
-/* boot_exec() - run @cmd (sh -c) in L1 through the agent, print its output, return it */
-static char *boot_exec(int fd, struct agent_decoder *dec, uint32_t id, const char *cmd)
+/* boot_sh() - run @cmd (sh -c, stderr into stdout) in L@level through the agent; its output, or NULL */
+static char *boot_sh(struct agent_client *agent, int level, const char *cmd)
 {
-	char *argv[] = { (char *)"sh", (char *)"-c", (char *)cmd, NULL };
-	struct agent_msg req = { .type = AGENT_MSG_EXEC, .request_id = id };
-	struct agent_msg res = { 0 };
-	char *out;
+	cleanup_free char *script = xasprintf("exec 2>&1; %s", cmd);
+	cleanup_error nl_error_t err = NULL;
+	char *out = NULL;
+	int status;
 
-	req.u.exec.argv = argv;
-	req.u.exec.timeout_ms = 30000;
-	if (agent_send(fd, &req) < 0 || agent_wait(fd, dec, AGENT_MSG_EXEC_RESULT, id, now_ms() + 60000, &res) < 0)
+	if (agent_client_sh(agent, level, script, 30000, &out, &status, &err) < 0) {
+		test_diag("%s", err->msg);
 		return NULL;
-	out = xasprintf("%.*s%.*s", (int)res.u.exec_result.stdout_data.len,
-			res.u.exec_result.stdout_data.data ? (char *)res.u.exec_result.stdout_data.data : "",
-			(int)res.u.exec_result.stderr_data.len,
-			res.u.exec_result.stderr_data.data ? (char *)res.u.exec_result.stderr_data.data : "");
-	agent_msg_release(&res);
+	}
 	return out;
 }
 
@@ -1023,74 +947,34 @@ static int overlay_create(const char *image, const char *overlay)
 }
 
 
-/* relay_wait() - wait for a RELAY from L1 whose inner frame has @type (L2's reply or READY) */
-static int relay_wait(int fd, struct agent_decoder *dec, uint8_t type, uint64_t deadline_ms, struct agent_msg *out)
+/* l2_exec() - run a command in L2 through the relay and check its output */
+static int l2_exec(struct agent_client *agent)
 {
-	while (now_ms() < deadline_ms) {
-		struct agent_msg relay = { 0 };
-		struct agent_frame inner = { 0 };
-		cleanup_error nl_error_t err = NULL;
-		int rc;
-
-		if (agent_wait(fd, dec, AGENT_MSG_RELAY, 0, deadline_ms, &relay) < 0)
-			return -1;
-		rc = agent_frame_parse(relay.u.relay.frame.data, relay.u.relay.frame.len, &inner, &err);
-		if (rc == 0 && inner.type == type && agent_msg_decode(&inner, out, &err) == 0) {
-			agent_frame_release(&inner);
-			agent_msg_release(&relay);
-			return 0;
-		}
-		agent_frame_release(&inner);
-		agent_msg_release(&relay);
-	}
-	return -1;
-}
-
-
-/* l2_exec() - run a command in L2 through the relay (an inner EXEC in a RELAY) and check its output */
-static int l2_exec(int fd, struct agent_decoder *dec)
-{
-	char *argv[] = { (char *)"sh", (char *)"-c",
-			 (char *)"uname -r; hostname; ls /bin/nestlab-vfio-nic /sbin/nestlab-agent; cat /proc/cmdline", NULL };
-	struct agent_msg exec = { .type = AGENT_MSG_EXEC, .flags = AGENT_FLAG_INNER, .request_id = 8 };
-	struct agent_msg relay = { .type = AGENT_MSG_RELAY, .request_id = 8 }, res = { 0 };
-	cleanup_strbuf struct strbuf inner = STRBUF_INIT;
+	cleanup_free char *out = NULL;
 	cleanup_error nl_error_t err = NULL;
-	int ret = -1;
+	int status = -1;
 
-	exec.u.exec.argv = argv;
-	exec.u.exec.timeout_ms = 20000;
-	if (agent_msg_encode(&exec, &inner, &err) < 0)
-		return -1;
-	relay.u.relay.frame.data = (uint8_t *)inner.str;
-	relay.u.relay.frame.len = inner.len;
-	if (agent_send(fd, &relay) < 0 || relay_wait(fd, dec, AGENT_MSG_EXEC_RESULT, now_ms() + 60000, &res) < 0) {
-		test_diag("no EXEC_RESULT from L2");
+	if (agent_client_sh(agent, 2, "uname -r; hostname; ls /bin/nestlab-vfio-nic /sbin/nestlab-agent; cat /proc/cmdline",
+			    20000, &out, &status, &err) < 0) {
+		test_diag("%s", err->msg);
 		return -1;
 	}
-	test_diag("L2 EXEC (exit %llu): %.*s", (unsigned long long)res.u.exec_result.exit_status,
-		  (int)res.u.exec_result.stdout_data.len, (char *)res.u.exec_result.stdout_data.data);
-	if (res.u.exec_result.exit_status == 0 && res.u.exec_result.stdout_data.data &&
-	    strstr((char *)res.u.exec_result.stdout_data.data, "l2\n"))
-		ret = 0;
-	agent_msg_release(&res);
-	return ret;
+	test_diag("L2 EXEC (exit %d): %s", status, out);
+	return status == 0 && strstr(out, "l2\n") ? 0 : -1;
 }
 
 /*
  * boot_l2() - from a booted L1: start L2's QEMU (the plan's argv, KVM when L1 has /dev/kvm) through
  * the agent, then reach L2's agent through the relay and wait for its READY. Returns 0 or -1.
  */
-static int boot_l2(int fd, struct agent_decoder *dec, const struct plan *plan)
+static int boot_l2(struct agent_client *agent, const struct plan *plan)
 {
-	cleanup_free char *kvm = boot_exec(fd, dec, 3, "test -c /dev/kvm && echo kvm || echo tcg");
+	cleanup_free char *kvm = boot_sh(agent, 1, "test -c /dev/kvm && echo kvm || echo tcg");
 	cleanup_strv char **argv = NULL;
 	cleanup_strbuf struct strbuf cmd = STRBUF_INIT;
-	cleanup_strbuf struct strbuf inner = STRBUF_INIT;
-	cleanup_free char *started = NULL;
+	cleanup_free char *started = NULL, *log = NULL;
 	cleanup_error nl_error_t err = NULL;
-	struct agent_msg hello = { .type = AGENT_MSG_HELLO, .flags = AGENT_FLAG_INNER, .request_id = 7 };
-	struct agent_msg relay = { .type = AGENT_MSG_RELAY, .request_id = 7 }, ready = { 0 };
+	struct agent_ready ready = { 0 };
 	const char *accel = getenv("NESTLAB_TEST_L2_ACCEL");	/* kvm or tcg: override what L1 offers */
 	bool use_kvm = accel ? !strcmp(accel, "kvm") : kvm && !strncmp(kvm, "kvm", 3);
 	uint64_t t0;
@@ -1110,30 +994,18 @@ static int boot_l2(int fd, struct agent_decoder *dec, const struct plan *plan)
 	}
 	strbuf_puts(&cmd, " </dev/null >/run/nestlab/l2-qemu.out 2>&1 & echo started");
 	t0 = now_ms();
-	started = boot_exec(fd, dec, 4, cmd.str);
+	started = boot_sh(agent, 1, cmd.str);
 	if (!started || !strstr(started, "started"))
 		return -1;
-	if (agent_msg_encode(&hello, &inner, &err) < 0)
-		return -1;
-	relay.u.relay.frame.data = (uint8_t *)inner.str;
-	relay.u.relay.frame.len = inner.len;
-	/* the L1 agent connects to L2's chardev socket lazily and retries: resend until L2 answers */
-	for (uint64_t deadline = t0 + (use_kvm ? 240000 : 600000); now_ms() < deadline;) {
-		if (agent_send(fd, &relay) < 0)
-			return -1;
-		if (relay_wait(fd, dec, AGENT_MSG_READY, now_ms() + 10000, &ready) == 0) {
-			test_diag("L2 (%s in L1): READY %.1f s after its QEMU was started (level %s, guest uptime %.1f s)",
-				  use_kvm ? "KVM" : "TCG", (now_ms() - t0) / 1000.0, ready.u.ready.level,
-				  ready.u.ready.uptime_ms / 1000.0);
-			agent_msg_release(&ready);
-			return l2_exec(fd, dec);
-		}
+	/* the L1 agent connects to L2's chardev socket lazily: HELLO is resent until L2 answers */
+	if (agent_client_wait_ready(agent, 2, use_kvm ? 240000 : 600000, &ready, &err) == 0) {
+		test_diag("L2 (%s in L1): READY %.1f s after its QEMU was started (level %s, guest uptime %.1f s)",
+			  use_kvm ? "KVM" : "TCG", (now_ms() - t0) / 1000.0, ready.level, ready.uptime_ms / 1000.0);
+		agent_client_ready_release(&ready);
+		return l2_exec(agent);
 	}
-	{
-		cleanup_free char *log = boot_exec(fd, dec, 5, "cat /run/nestlab/l2-qemu.out; tail -5 /run/nestlab/l2-qemu.log");
-
-		test_diag("no READY from L2: %s", log ? log : "");
-	}
+	log = boot_sh(agent, 1, "cat /run/nestlab/l2-qemu.out; tail -5 /run/nestlab/l2-qemu.log");
+	test_diag("%s; L2 QEMU said: %s", err->msg, log ? log : "");
 	return -1;
 }
 
@@ -1146,41 +1018,41 @@ static int boot_l1(const char *what, const char *image, const char *root, const 
 		   bool with_l2)
 {
 	cleanup_free char *dir = tmp_dir("boot");
-	cleanup_free char *seed = NULL, *exec_out = NULL, *stderr_path = NULL;
+	cleanup_free char *seed = NULL, *exec_out = NULL, *stderr_path = NULL, *agent_log = NULL;
 	cleanup_error nl_error_t err = NULL;
 	cleanup_proc struct proc p = PROC_INIT;
 	cleanup_plan struct plan *plan = NULL;
-	cleanup_close int fd = -1;
-	cleanup_agent_decoder struct agent_decoder dec;
-	struct agent_msg hello = { .type = AGENT_MSG_HELLO, .request_id = 1 }, ready = { 0 };
+	cleanup_agent_client struct agent_client *agent = NULL;
+	struct agent_ready ready = { 0 };
 	uint64_t t0;
 	int ret = TEST_FAIL;
 
-	agent_decoder_init(&dec);
 	CHECK(dir && image_file_exists(kernel));
 	plan = boot_plan(dir, image, root, kernel, qemu);
 	CHECK(plan && overlay_create(image, plan->l1_overlay) == 0);
 	CHECK(image_seed_write(dir, plan, NULL, &seed, &err) == 0);
 	p.argv = plan_l0_qemu_argv(plan);
 	stderr_path = xasprintf("%s/qemu.stderr", dir);
+	agent_log = xasprintf("%s/agent.log", dir);
 	p.stdin_io.mode = PROC_IO_NULL;
 	p.stdout_io = (struct proc_io){ PROC_IO_FILE_TRUNC, stderr_path };
 	p.stderr_io.mode = PROC_IO_STDOUT;
 	test_diag("%s: run directory %s, kernel %s, QEMU %s, root %s", what, dir, kernel, qemu, root);
 	t0 = now_ms();
-	if (proc_start(&p, &err) < 0 || (fd = connect_agent(plan->l1_agent_sock, t0 + 10000)) < 0) {
-		test_diag("QEMU did not start: %s (see %s)", err ? err->msg : "no agent socket", stderr_path);
+	if (proc_start(&p, &err) < 0 ||
+	    agent_client_connect(plan->l1_agent_sock, 10000, agent_log, &agent, &err) < 0) {
+		test_diag("QEMU did not start: %s (see %s)", err->msg, stderr_path);
 		goto out;
 	}
-	if (agent_send(fd, &hello) < 0 || agent_wait(fd, &dec, AGENT_MSG_READY, 0, t0 + 300000, &ready) < 0) {
-		test_diag("no READY within 300 s: see %s and %s", plan->l1_console_log, stderr_path);
+	if (agent_client_wait_ready(agent, 1, 300000, &ready, &err) < 0) {
+		test_diag("%s: see %s, %s and %s", err->msg, plan->l1_console_log, stderr_path, agent_log);
 		goto out;
 	}
 	test_diag("%s: READY after %.1f s (level %s, hostname %s, guest uptime %.1f s)", what,
-		  (now_ms() - t0) / 1000.0, ready.u.ready.level, ready.u.ready.hostname, ready.u.ready.uptime_ms / 1000.0);
+		  (now_ms() - t0) / 1000.0, ready.level, ready.hostname, ready.uptime_ms / 1000.0);
 	/* cloud-init status says "running" in nestlab's image because the config and final stages never
 	 * run (masked): final_message's boot-finished and the init stage's error list say it is done */
-	exec_out = boot_exec(fd, &dec, 2, "cat /etc/nestlab/run.env; readlink /sys/bus/pci/devices/0000:00:02.0/driver;"
+	exec_out = boot_sh(agent, 1, "cat /etc/nestlab/run.env; readlink /sys/bus/pci/devices/0000:00:02.0/driver;"
 				       " test -e /var/lib/cloud/instance/boot-finished && echo boot-finished;"
 				       " tr -d ' \\n' < /run/cloud-init/status.json; echo; systemctl --failed --plain --no-legend;"
 				       " ls -l /usr/local/bin/qemu-system-x86_64 /boot/l2 /usr/share/seabios/bios-256k.bin;"
@@ -1188,18 +1060,18 @@ static int boot_l1(const char *what, const char *image, const char *root, const 
 	if (!exec_out)
 		goto out;
 	test_diag("%s", exec_out);
-	if (strcmp(ready.u.ready.level, "l1") || strcmp(ready.u.ready.hostname, "l1") ||
+	if (strcmp(ready.level, "l1") || strcmp(ready.hostname, "l1") ||
 	    !strstr(exec_out, "NESTLAB_NIC_BDF=0000:00:02.0") || !strstr(exec_out, "drivers/vfio-pci") ||
 	    !strstr(exec_out, "boot-finished") || !strstr(exec_out, "\"init\":{\"errors\":[]") ||
 	    !strstr(exec_out, "minimal.cpio.gz")) {
 		test_diag("%s: L1 is not as the seed asked", what);
 		goto out;
 	}
-	if (with_l2 && boot_l2(fd, &dec, plan) < 0)
+	if (with_l2 && boot_l2(agent, plan) < 0)
 		goto out;
 	ret = TEST_PASS;
 out:
-	agent_msg_release(&ready);
+	agent_client_ready_release(&ready);
 	return ret;
 }
 
