@@ -141,7 +141,7 @@ $(BUILD)/nestlab-agent: $(AGENT_OBJS)
 	$(CC) $(CFLAGS) -static -o $@ $^
 
 # the end-to-end tests run the real agent binary ($$NESTLAB_AGENT, default build/nestlab-agent)
-$(BUILD)/tests/test_agent_proto $(BUILD)/tests/test_agent_client: | $(BUILD)/nestlab-agent
+$(BUILD)/tests/test_agent_proto $(BUILD)/tests/test_agent_client $(BUILD)/tests/test_agent_qmp: | $(BUILD)/nestlab-agent
 
 -include $(AGENT_SRCS:orchestrator/%.c=$(BUILD)/%.d)
 

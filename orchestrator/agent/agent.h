@@ -141,6 +141,9 @@ void exec_tick(struct agent *a, uint64_t now);
 uint64_t exec_next_deadline(const struct agent *a);
 void exec_kill_all(struct agent *a);
 
+/* qmp.c: the `nestlab-agent qmp` command; returns the exit status */
+int qmp_main(int argc, char **argv);
+
 /* files.c */
 int files_read(struct agent *a, const struct agent_msg *msg, nl_error_t *err);
 int watch_add(struct agent *a, const char *spec, nl_error_t *err);

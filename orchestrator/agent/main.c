@@ -5,6 +5,7 @@
  *	nestlab-agent --level l1 --port /dev/virtio-ports/org.nestlab.agent.0 --relay /run/nestlab/l2.sock
  *	nestlab-agent --level l2 --port /dev/virtio-ports/org.nestlab.agent.0 --watch kmsg=/dev/kmsg
  *	nestlab-agent --level l2 --fd 3			(tests: a socketpair end)
+ *	nestlab-agent qmp /run/nestlab/l2-qmp.sock '{"execute":"query-status"}'	(qmp.c)
  *
  * One thread, one epoll set (the shape of passt.c's loop): every fd is registered with a typed reference
  * (agent.h, EV_REF) and deadlines (command timeouts, reconnects, polled watches) set the epoll_wait
@@ -37,6 +38,7 @@ struct options {
 static const char usage_text[] =
 	"usage: nestlab-agent --level l1|l2 (--port PATH|- | --fd N) [--relay PATH | --relay-fd N]\n"
 	"                     [--watch NAME=PATH]...\n"
+	"       nestlab-agent qmp [--timeout MS] SOCKET JSON-COMMAND...\n"
 	"  --level l1|l2      which guest this is (reported in READY; only l1 may relay)\n"
 	"  --port PATH        channel to the host: virtio-serial port, serial line, pty or unix socket;\n"
 	"                     \"-\" uses stdin and stdout\n"
@@ -44,7 +46,10 @@ static const char usage_text[] =
 	"  --relay PATH       channel to the L2 agent (unix socket of L2's QEMU chardev, or a device)\n"
 	"  --relay-fd N       channel to the L2 agent on inherited fd N (tests)\n"
 	"  --watch NAME=PATH  stream lines of PATH as LOG frames with source NAME (e.g. kmsg=/dev/kmsg)\n"
-	"  --version          print the version\n";
+	"  --version          print the version\n"
+	"  qmp                run each JSON-COMMAND on the QMP socket SOCKET (L1's QEMU, which runs L2) and\n"
+	"                     print each reply as one line; exit 0 all \"return\", 1 an \"error\", 2 failure\n"
+	"                     (see nestlab-agent qmp --help)\n";
 
 /**
  * agent_diag() - report something about the agent itself: stderr (the guest console) and, when the
@@ -272,6 +277,8 @@ int main(int argc, char **argv)
 	cleanup_error nl_error_t err = NULL;
 	int rc;
 
+	if (argc > 1 && !strcmp(argv[1], "qmp"))
+		return qmp_main(argc - 1, argv + 1);
 	channel_init(&a.channels[CHANNEL_PORT], CHANNEL_PORT, "port");
 	channel_init(&a.channels[CHANNEL_RELAY], CHANNEL_RELAY, "relay");
 	rc = parse_options(argc, argv, &o, &a, &err);
