@@ -108,7 +108,9 @@ deps:
 		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q -y install --no-install-recommends $$missing; \
 	fi
 
-scenario-%: deps $(BUILD)/nestlab
+# Everything the run needs is built on the way (QEMU, Linux, images: cached by content); the agent and
+# the L2 driver go into the images, so they are built first.
+scenario-%: deps $(BUILD)/nestlab $(BUILD)/nestlab-agent $(BUILD)/nestlab-vfio-nic
 	$(BUILD)/nestlab run scenarios/$*.yaml
 
 # ---- QEMU and Linux from source (issue 3) -------------------------------------------------------

@@ -34,7 +34,12 @@
 
 /* ---- the documented defaults, in one place ------------------------------------------------------ */
 
-#define DEF_CONNECT_FMT "qemu:///embed?root=%s/libvirt"
+/*
+ * The embedded driver's root is short and outside the run directory: libvirt puts the QEMU monitor
+ * socket at ROOT/lib/qemu/domain-N-NAME/monitor.sock, and a run directory under ~/.cache makes that
+ * longer than a unix socket path may be (108 bytes). The run links RUN/libvirt to it.
+ */
+#define DEF_CONNECT_FMT "qemu:///embed?root=/tmp/nestlab-embed-%s"
 #define DEF_L1_MEMORY (6 * GiB)
 #define DEF_L1_CPUS 2
 #define DEF_L2_MEMORY (512 * MiB)
@@ -320,7 +325,7 @@ static void resolve_l0(struct resolver *r)
 	p->run_dir = xstrdup(env->run_dir ? env->run_dir : "$RUN");
 	p->host_has_kvm = env->host_has_kvm;
 	if (p->backend == SCN_BACKEND_LIBVIRT)
-		p->connect = l0->connect ? xstrdup(l0->connect) : xasprintf(DEF_CONNECT_FMT, p->run_dir);
+		p->connect = l0->connect ? xstrdup(l0->connect) : xasprintf(DEF_CONNECT_FMT, env->run_id ? env->run_id : "$ID");
 	else if (l0->connect)
 		fail(r, loc_or(l0->connect_loc, l0->loc), "remove l0.connect, or set l0.backend: libvirt",
 		     "l0.connect is a libvirt URI, but l0.backend is qemu");

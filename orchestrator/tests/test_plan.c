@@ -118,7 +118,7 @@ static int test_defaults(void)
 	CHECK((p = resolve_ok(&scn, &env)) != NULL);
 	CHECK(p->nic.mode == SCN_L0_EMULATED);
 	CHECK(p->backend == SCN_BACKEND_LIBVIRT);
-	CHECK_STR(p->connect, "qemu:///embed?root=/srv/nestlab/run-1/libvirt");
+	CHECK_STR(p->connect, "qemu:///embed?root=/tmp/nestlab-embed-a1b2c3");
 	CHECK(p->l1.memory_bytes == 6 * GiB && p->l1.cpus == 2);
 	CHECK(p->l2.memory_bytes == 512 * MiB && p->l2.cpus == 1);
 	CHECK_STR(p->l1.machine, "q35");
@@ -904,7 +904,7 @@ static int test_print_key_lines(void)
 	CHECK_CONTAINS(text, "\nL0  host\n  mode        emulated (default): L0's QEMU emulates the NIC\n"
 			     "  NIC         igb (default), mac 52:54:00:00:00:02 (default)\n"
 			     "              to L2: vfio-pci (default)\n");
-	CHECK_CONTAINS(text, "  backend     libvirt (default), qemu:///embed?root=/srv/nestlab/run-1/libvirt (default)\n");
+	CHECK_CONTAINS(text, "  backend     libvirt (default), qemu:///embed?root=/tmp/nestlab-embed-a1b2c3 (default)\n");
 	CHECK_CONTAINS(text, "  firmware    -L /usr/share/seabios -L /usr/share/qemu\n");
 	CHECK_CONTAINS(text, "\nL1  guest of L0, run by L0's QEMU\n  machine     q35 (default)\n"
 			     "  memory      6G (default)\n");
@@ -917,7 +917,7 @@ static int test_print_key_lines(void)
 			     "  -> L1 0000:00:02.0 behind intel-iommu (L0)\n  -> vfio-pci in L1\n"
 			     "  -> L2 QEMU vfio-pci host=0000:00:02.0 behind intel-iommu (L1)\n"
 			     "  -> L2 0000:00:02.0\n  -> igb driver in L2\n");
-	CHECK_CONTAINS(text, "L1 domain XML (libvirt, qemu:///embed?root=/srv/nestlab/run-1/libvirt)\n<domain ");
+	CHECK_CONTAINS(text, "L1 domain XML (libvirt, qemu:///embed?root=/tmp/nestlab-embed-a1b2c3)\n<domain ");
 	CHECK_CONTAINS(text, "\nL2 QEMU argv, KVM (run in L1 once kvm_amd or kvm_intel gives /dev/kvm)\n"
 			     "qemu-system-x86_64 \\\n    -M q35,kernel-irqchip=split \\\n    -accel kvm \\\n");
 	CHECK_CONTAINS(text, "\nL2 QEMU argv, TCG fallback (run in L1 when L1 has no /dev/kvm)\n"

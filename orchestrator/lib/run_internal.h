@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * run_internal.h - state shared by run.c (bring-up, teardown), run_traffic.c (the workload) and
+ * run_checks.c (checks b-e)
+ */
+#ifndef NESTLAB_RUN_INTERNAL_H
+#define NESTLAB_RUN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "agent_client.h"
+#include "error.h"
+#include "loop.h"
+#include "peer.h"
+#include "plan.h"
+#include "run.h"
+#include "tap.h"
+#include "vm.h"
+
+/* paths inside L1 and L2 the run uses besides the plan's */
+#define RUN_L1_AGENT "/usr/local/sbin/nestlab-agent"
+#define RUN_L2_VNIC "/bin/nestlab-vfio-nic"
+#define RUN_GUEST_DIR "/run/nestlab"
+
+struct run {
+	const struct run_options *opts;
+	struct plan *plan;
+	const char *dir;		/* run directory */
+	char run_id[8];			/* 6 hex digits, part of L1's domain name */
+	FILE *log;			/* run.log */
+	uint64_t t0_ms;
+	struct tap tap;
+	bool failed;			/* a TAP point was not ok */
+
+	struct loop loop;
+	struct peer peer;
+	bool peer_open;
+	unsigned nic_port;
+	uint32_t seed;			/* traffic seed (plan's, or chosen for this run) */
+
+	struct vm *vm;			/* L1 at L0 */
+	struct agent_client *agent;	/* L1's agent (L2's through its relay) */
+	bool l2_kvm;			/* L2 runs under KVM in L1 */
+	long l2_qemu_pid;		/* in L1, or 0 */
+	bool l2_up;
+	char *l2_ifname;		/* L2's netdev for the NIC (kernel driver), e.g. "eth0" */
+	uint8_t nic_mac[6];
+
+	unsigned expected_l0_faults;	/* faults check d caused on purpose */
+	unsigned expected_l1_faults;
+	uint64_t l0_baseline_pages;	/* L0's view of L1's tables for the NIC before L2 started */
+	bool l0_baseline_known;
+
+	/* stage times for bench/ (ms) */
+	uint64_t ms_setup, ms_l1_boot, ms_l2_boot, ms_traffic, ms_checks, ms_teardown;
+};
+
+/* run_logf() - one line in run.log (and on stderr, prefixed "nestlab: "), with the time since start */
+void run_logf(struct run *r, const char *fmt, ...) PRINTF_FMT(2, 3);
+/* run_path() - "<run dir>/<name>"; caller frees */
+char *run_path(const struct run *r, const char *name);
+/* run_save() - write @len bytes to <run dir>/@name; errors are logged, not returned */
+void run_save(struct run *r, const char *name, const char *data, size_t len);
+
+/*
+ * run_sh() - run @script (sh -c) at @level (1 or 2) through the agent; stdout in *@out (may be NULL),
+ * exit status in *@status. Return 0 when the command ran (whatever its status), -1 with @err set when
+ * the agent could not run it.
+ */
+int run_sh(struct run *r, int level, int timeout_ms, char **out, int *status, nl_error_t *err,
+	   const char *fmt, ...) PRINTF_FMT(7, 8);
+/* run_l1_qmp() - QMP on L1's QEMU (the one that runs L2) through `nestlab-agent qmp`; raw reply line */
+int run_l1_qmp(struct run *r, const char *json_cmd, char **reply, nl_error_t *err);
+
+/* run_point() - emit a TAP point; not ok marks the run failed */
+void run_point(struct run *r, bool ok, uint64_t duration_ms, const char *message, const char *log,
+	       const char *fmt, ...) PRINTF_FMT(6, 7);
+
+/* run_traffic.c */
+int run_traffic(struct run *r, nl_error_t *err);
+
+/* run_checks.c */
+int run_check_iommu_in_use(struct run *r, nl_error_t *err);
+int run_check_shadow(struct run *r, nl_error_t *err);
+int run_check_unmap(struct run *r, nl_error_t *err);
+int run_check_faults(struct run *r, bool after_l2, nl_error_t *err);
+/* run_l0_mapped_pages() - pages L0's vIOMMU finds in L1's tables for the NIC (x-query-vtd-mappings) */
+int run_l0_mapped_pages(struct run *r, uint64_t *pages, nl_error_t *err);
+
+#endif /* NESTLAB_RUN_INTERNAL_H */

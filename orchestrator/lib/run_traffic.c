@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * run_traffic.c - check a: test frames both ways between nestlab's peer at L0 and L2's driver
+ *
+ * L0 -> L2: L2 starts its receiver in the background (nestlab-vfio-nic pkt-rx on the kernel driver's
+ * netdev, or `rx` on the userspace VFIO driver), then the peer sends `frames` frame_gen frames; the
+ * receiver checks each byte-exact against the seed. L2 -> L0: L2's sender transmits `frames` frames of
+ * seed + 1 and the peer checks them. The supervisor loop runs while L2's commands run, so the peer
+ * keeps sending and receiving; L2's commands write their output to files in /run/nestlab that the run
+ * reads back (l2-rx.out, l2-tx.out in the run directory).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run_internal.h"
+
+#define VNIC_SOCK RUN_GUEST_DIR "/vfio-nic.sock"
+
+/* loop_tick() - let the loop run for @ms (peer I/O); SIGINT ends it with EINTR */
+static bool never(void *opaque UNUSED)
+{
+	return false;
+}
+
+static int loop_tick(struct run *r, int ms, nl_error_t *err)
+{
+	if (loop_run_until(&r->loop, never, NULL, ms, err) < 0) {
+		if ((*err)->errnum == ETIMEDOUT) {
+			nl_error_release(err);
+			return 0;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/* l2_bg() - start @cmd in L2 in the background; output in /run/nestlab/@name.out, status in @name.rc */
+static int l2_bg(struct run *r, const char *name, const char *cmd, nl_error_t *err)
+{
+	cleanup_free char *q = plan_shell_quote(cmd);
+	int status;
+
+	run_logf(r, "L2: %s", cmd);
+	if (run_sh(r, 2, 30000, NULL, &status, err,
+		   "mkdir -p %s; rm -f %s/%s.out %s/%s.rc; setsid sh -c %s' >%s/%s.out 2>&1; echo $? >%s/%s.rc' "
+		   "</dev/null >/dev/null 2>&1 &",
+		   RUN_GUEST_DIR, RUN_GUEST_DIR, name, RUN_GUEST_DIR, name, q, RUN_GUEST_DIR, name, RUN_GUEST_DIR,
+		   name) < 0)
+		return -1;
+	return status == 0 ? 0 : nl_error(err, 0, "L2 could not start %s", cmd);
+}
+
+/* l2_bg_done() - 1 when the background command @name has finished (*@rc its status), 0 while it runs */
+static int l2_bg_done(struct run *r, const char *name, int *rc, nl_error_t *err)
+{
+	cleanup_free char *out = NULL;
+	int status;
+
+	if (run_sh(r, 2, 30000, &out, &status, err, "cat %s/%s.rc 2>/dev/null", RUN_GUEST_DIR, name) < 0)
+		return -1;
+	if (status != 0 || !out || !*out)
+		return 0;
+	*rc = atoi(out);
+	return 1;
+}
+
+/* l2_bg_wait() - wait for @name to finish, running the loop; its output in *@out */
+static int l2_bg_wait(struct run *r, const char *name, uint64_t timeout_ms, char **out, int *rc, nl_error_t *err)
+{
+	uint64_t t0 = now_ms();
+	cleanup_free char *path = xasprintf("%s/%s.out", RUN_GUEST_DIR, name);
+	cleanup_free char *saved = xasprintf("l2-%s.out", name);
+	size_t len = 0;
+	int done = 0;
+
+	while (!(done = l2_bg_done(r, name, rc, err))) {
+		if (now_ms() - t0 > timeout_ms) {
+			run_sh(r, 2, 10000, NULL, NULL, err, "pkill -f nestlab-vfio-nic; true");
+			nl_error_release(err);
+			*rc = -1;
+			break;
+		}
+		if (loop_tick(r, 200, err) < 0)
+			return -1;
+	}
+	if (done < 0)
+		return -1;
+	if (agent_client_read_file(r->agent, 2, path, 8u << 20, 30000, out, &len, err) < 0)
+		return -1;
+	run_save(r, saved, *out, len);
+	return 0;
+}
+
+/* status_line() - the last "ok cmd=" / "error cmd=" line of vfio-nic output (points into @out), or NULL */
+static const char *status_line(const char *out)
+{
+	const char *last = NULL;
+
+	for (const char *p = out; p && *p;) {
+		if (!strncmp(p, "ok cmd=", 7) || !strncmp(p, "error cmd=", 10))
+			last = p;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return last;
+}
+
+/* status_value() - the value of key @key in a status line, or 0 */
+static unsigned long status_value(const char *line, const char *key)
+{
+	cleanup_free char *pat = xasprintf(" %s=", key);
+	const char *end = line ? strchr(line, '\n') : NULL;
+	const char *p = line ? strstr(line, pat) : NULL;
+
+	if (!p || (end && p > end))
+		return 0;
+	return strtoul(p + strlen(pat), NULL, 10);
+}
+
+/* line_copy() - one line as a string */
+static char *line_copy(const char *line)
+{
+	if (!line)
+		return xstrdup("(no status line)");
+	return xstrndup(line, strcspn(line, "\n"));
+}
+
+/* frame_opts() - the frame_gen options of the plan's traffic */
+static char *frame_opts(const struct run *r, uint32_t seed)
+{
+	const struct plan_traffic *t = &r->plan->traffic;
+
+	return xasprintf("--count %u --seed %u --size-min %u --size-max %u --payload %s", t->frames, seed,
+			 t->size_min, t->size_max, scn_payload_name(t->payload ? t->payload : SCN_PAYLOAD_RANDOM));
+}
+
+/* l2_setup_kernel() - the kernel driver's netdev for the NIC: up, promiscuous, carrier */
+static int l2_setup_kernel(struct run *r, nl_error_t *err)
+{
+	cleanup_free char *out = NULL;
+	int status;
+
+	if (run_sh(r, 2, 30000, &out, &status, err, "ls /sys/bus/pci/devices/%s/net/ 2>/dev/null | head -1",
+		   r->plan->nic.l2_bdf) < 0)
+		return -1;
+	if (!out || !*out)
+		return nl_error(err, 0, "L2 has no network interface for the NIC %s: is its kernel driver bound? "
+					"see %s", r->plan->nic.l2_bdf, r->plan->l2_console_log);
+	out[strcspn(out, "\n")] = '\0';
+	r->l2_ifname = xstrdup(out);
+	free(out);
+	out = NULL;
+	if (run_sh(r, 2, 60000, &out, &status, err, "%s pkt-up --ifname %s --timeout-ms 30000", RUN_L2_VNIC,
+		   r->l2_ifname) < 0)
+		return -1;
+	run_save(r, "l2-pkt-up.out", out, strlen(out));
+	if (status != 0)
+		return nl_error(err, 0, "L2: %s did not come up: %s", r->l2_ifname, out);
+	run_logf(r, "L2: %s up: %s", r->l2_ifname, out);
+	return 0;
+}
+
+/* l2_setup_vfio() - nestlab-vfio-nic serve on the NIC (bound to vfio-pci in L2) */
+static int l2_setup_vfio(struct run *r, nl_error_t *err)
+{
+	cleanup_free char *out = NULL;
+	int status;
+
+	if (run_sh(r, 2, 60000, &out, &status, err,
+		   "%s --device %s bind && (setsid %s --device %s serve --socket %s >%s/vfio-nic.log 2>&1 </dev/null &);"
+		   " %s --socket %s --wait-ms 30000 call info", RUN_L2_VNIC, r->plan->nic.l2_bdf, RUN_L2_VNIC,
+		   r->plan->nic.l2_bdf, VNIC_SOCK, RUN_GUEST_DIR, RUN_L2_VNIC, VNIC_SOCK) < 0)
+		return -1;
+	run_save(r, "l2-vfio-nic-info.out", out, strlen(out));
+	if (status != 0)
+		return nl_error(err, 0, "L2: nestlab-vfio-nic did not take the NIC: %s(see l2-vfio-nic-info.out)", out);
+	run_logf(r, "L2: nestlab-vfio-nic serves %s", r->plan->nic.l2_bdf);
+	return 0;
+}
+
+/* mac_text() - "52:54:00:12:34:56" */
+static char *mac_text(const uint8_t mac[6])
+{
+	return xasprintf("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
+/*
+ * to_l2() - L0 -> L2: the receiver in L2 first (kernel driver: pkt-rx --background returns once its
+ * socket is bound; vfio-user: `call rx` in the background), then the peer sends
+ */
+static int to_l2(struct run *r, nl_error_t *err)
+{
+	const struct plan_traffic *t = &r->plan->traffic;
+	cleanup_free char *fo = frame_opts(r, r->seed);
+	cleanup_free char *mac = mac_text(r->nic_mac);
+	cleanup_free char *out = NULL, *status = NULL, *msg = NULL;
+	unsigned long long tmo = (unsigned long long)r->plan->timeouts.traffic_ms;
+	uint64_t t0 = now_ms();
+	const char *sl;
+	int rc = -1;
+	bool ok;
+
+	if (r->plan->driver == SCN_DRIVER_KERNEL) {
+		if (run_sh(r, 2, 30000, &out, &rc, err,
+			   "%s pkt-rx --ifname %s %s --src 02:00:00:00:00:01 --dst %s --timeout-ms %llu --quiet "
+			   "--background --output %s/pkt-rx.out", RUN_L2_VNIC, r->l2_ifname, fo, mac, tmo,
+			   RUN_GUEST_DIR) < 0)
+			return -1;
+		if (rc != 0)
+			return nl_error(err, 0, "L2's receiver did not start: %s", out ? out : "");
+	} else {
+		cleanup_free char *cmd = xasprintf("%s --socket %s call rx %s --timeout-ms %llu --quiet", RUN_L2_VNIC,
+						   VNIC_SOCK, fo, tmo);
+
+		if (l2_bg(r, "rx", cmd, err) < 0 || loop_tick(r, 1000, err) < 0)
+			return -1;
+	}
+	if (peer_send_frames(&r->peer, 0, t->frames, err) < 0)
+		return -1;
+	if (loop_run_until(&r->loop, peer_tx_done, &r->peer, (int)tmo, err) < 0)
+		return nl_error_wrap(err, "peer sending %u frames", t->frames);
+	free(out);
+	out = NULL;
+	if (r->plan->driver == SCN_DRIVER_KERNEL) {
+		if (run_sh(r, 2, (int)tmo + 20000, &out, &rc, err, "%s pkt-wait --output %s/pkt-rx.out --timeout-ms %llu",
+			   RUN_L2_VNIC, RUN_GUEST_DIR, tmo + 10000) < 0)
+			return -1;
+		run_save(r, "l2-rx.out", out, strlen(out));
+	} else if (l2_bg_wait(r, "rx", tmo, &out, &rc, err) < 0) {
+		return -1;
+	}
+	sl = status_line(out);
+	status = line_copy(sl);
+	ok = rc == 0 && sl && !strncmp(sl, "ok ", 3) && status_value(sl, "fg") == t->frames &&
+	     status_value(sl, "bad") == 0;
+	if (!ok)
+		msg = xasprintf("L2 receiver: %s (exit %d); the peer sent %u frames", status, rc, t->frames);
+	run_point(r, ok, now_ms() - t0, msg, "l2-rx.out", "traffic L0->L2: %u frames (%u..%u bytes) received "
+		  "byte-exact by %s in L2", t->frames, t->size_min, t->size_max,
+		  r->plan->driver == SCN_DRIVER_KERNEL ? r->l2_ifname : "nestlab-vfio-nic");
+	return 0;
+}
+
+/* from_l2() - L2 -> L0: L2 sends, the peer verifies */
+static int from_l2(struct run *r, nl_error_t *err)
+{
+	const struct plan_traffic *t = &r->plan->traffic;
+	cleanup_free char *fo = frame_opts(r, r->seed + 1);
+	cleanup_free char *cmd = NULL, *out = NULL, *stats = NULL, *msg = NULL;
+	uint64_t t0 = now_ms();
+	nl_error_t werr = NULL;
+	int rc = -1;
+	bool ok;
+
+	if (r->plan->driver == SCN_DRIVER_KERNEL)
+		cmd = xasprintf("%s pkt-tx --ifname %s %s --dst 02:00:00:00:00:01 --gap-us 200 --quiet", RUN_L2_VNIC,
+				r->l2_ifname, fo);
+	else
+		cmd = xasprintf("%s --socket %s call tx %s --dst 02:00:00:00:00:01 --gap-us 200 --quiet", RUN_L2_VNIC,
+				VNIC_SOCK, fo);
+	if (l2_bg(r, "tx", cmd, err) < 0)
+		return -1;
+	if (loop_run_until(&r->loop, peer_rx_complete, &r->peer, (int)r->plan->timeouts.traffic_ms, &werr) < 0) {
+		if (werr->errnum == EINTR) {
+			*err = werr;
+			return -1;
+		}
+		nl_error_release(&werr);
+	}
+	if (l2_bg_wait(r, "tx", r->plan->timeouts.traffic_ms, &out, &rc, err) < 0)
+		return -1;
+	/* frames still in flight after the sender finished */
+	loop_run_until(&r->loop, peer_rx_complete, &r->peer, 3000, &werr);
+	nl_error_release(&werr);
+	stats = peer_stats_format(&r->peer);
+	ok = r->peer.stats.rx_verified == t->frames && !r->peer.stats.mismatch_seen;
+	if (!ok) {
+		cleanup_free char *sl = line_copy(status_line(out));
+
+		msg = xasprintf("peer: %s; L2 sender: %s (exit %d)", stats, sl, rc);
+	}
+	run_point(r, ok, now_ms() - t0, msg, "peer.log", "traffic L2->L0: %u frames received byte-exact by the peer "
+		  "(%llu verified)", t->frames, (unsigned long long)r->peer.stats.rx_verified);
+	return 0;
+}
+
+int run_traffic(struct run *r, nl_error_t *err)
+{
+	const struct plan_traffic *t = &r->plan->traffic;
+
+	if (r->plan->driver == SCN_DRIVER_KERNEL) {
+		if (l2_setup_kernel(r, err) < 0)
+			return -1;
+	} else if (r->plan->driver == SCN_DRIVER_VFIO_USER) {
+		if (l2_setup_vfio(r, err) < 0)
+			return -1;
+	} else {
+		return nl_error(err, 0, "workload.driver dpdk: the DPDK L2 image is not available yet; hint: use "
+					"driver: kernel or vfio-user");
+	}
+	if (!r->plan->checks[SCN_CHECK_TRAFFIC])
+		return 0;
+	if ((t->direction == SCN_DIR_BOTH || t->direction == SCN_DIR_TO_L2) && to_l2(r, err) < 0)
+		return -1;
+	if ((t->direction == SCN_DIR_BOTH || t->direction == SCN_DIR_FROM_L2) && from_l2(r, err) < 0)
+		return -1;
+	return 0;
+}
