@@ -62,7 +62,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/test.o $(BUILD)/li
 check: deps
 	@$(MAKE) --no-print-directory unit-check
 
-unit-check: $(TESTS) $(BUILD)/nestlab
+unit-check: $(TESTS) $(BUILD)/nestlab $(BUILD)/nestlab-agent $(BUILD)/nestlab-vfio-nic
 	@test -n "$(TAP_DRIVER)" || { echo "tap-driver.sh not found: install automake (make deps)" >&2; exit 1; }
 	@mkdir -p $(BUILD)/test-results; rm -f $(BUILD)/test-results/*.trs
 	@for t in $(TESTS); do \

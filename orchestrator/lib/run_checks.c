@@ -659,8 +659,8 @@ int run_check_shadow(struct run *r, nl_error_t *err)
 				missing.len ? " views not collected: " : "", missing.str ? missing.str : "");
 	}
 	run_point(r, ok, now_ms() - t0, msg, "shadow.txt",
-		  "shadow consistency: %llu pages of L2's domain agree at L2, L1 QEMU (walk and shadow), L1 vfio, "
-		  "L1's table and L0; %s", (unsigned long long)res.pages_checked,
+		  "shadow consistency: %llu pages of L2's domain followed through L2, L1 QEMU (walk and shadow), "
+		  "L1 vfio, L1's table and L0; %s", (unsigned long long)res.pages_checked,
 		  facts.len ? facts.str : "frame bytes not verified");
 	return 0;
 }
@@ -741,7 +741,7 @@ int run_check_unmap(struct run *r, nl_error_t *err)
 		}
 	}
 	run_point(r, !msg, now_ms() - t0, msg, "unmap.txt",
-		  "after unmap: %llu unmapped pages are gone from L1 QEMU's shadow, L1 vfio, L1's table and L0; "
+		  "after unmap: %llu unmapped pages looked for in L1 QEMU's shadow, L1 vfio, L1's table and L0; "
 		  "%zu/%zu DMA writes to stale IOVAs fault at L0", (unsigned long long)res.pages_checked, faulted, probed);
 	ret = 0;
 out:
