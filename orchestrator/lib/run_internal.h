@@ -24,6 +24,7 @@
 #define RUN_L1_AGENT "/usr/local/sbin/nestlab-agent"
 #define RUN_L2_VNIC "/bin/nestlab-vfio-nic"
 #define RUN_GUEST_DIR "/run/nestlab"
+#define RUN_VNIC_SOCK RUN_GUEST_DIR "/vfio-nic.sock"
 
 struct run {
 	const struct run_options *opts;
@@ -81,6 +82,18 @@ void run_point(struct run *r, bool ok, uint64_t duration_ms, const char *message
 
 /* run_traffic.c */
 int run_traffic(struct run *r, nl_error_t *err);
+/* run_loop_tick() - let the supervisor loop run for @ms (peer I/O); SIGINT ends it with EINTR */
+int run_loop_tick(struct run *r, int ms, nl_error_t *err);
+/* run_l2_bg() - start @cmd in L2 in the background: output in /run/nestlab/@name.out, status in @name.rc */
+int run_l2_bg(struct run *r, const char *name, const char *cmd, nl_error_t *err);
+/* run_l2_bg_wait() - wait for @name while the loop runs; output in *@out (saved as RUN/l2-@name.out) */
+int run_l2_bg_wait(struct run *r, const char *name, uint64_t timeout_ms, char **out, int *rc, nl_error_t *err);
+/* run_status_line() - the last "ok cmd=" / "error cmd=" line of nestlab-vfio-nic output, or NULL */
+const char *run_status_line(const char *out);
+/* run_status_value() - the number after " KEY=" in a status line, or 0 */
+unsigned long run_status_value(const char *line, const char *key);
+/* run_line_copy() - one line as a new string */
+char *run_line_copy(const char *line);
 
 /* run_checks.c */
 int run_check_iommu_in_use(struct run *r, nl_error_t *err);

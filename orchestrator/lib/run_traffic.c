@@ -17,13 +17,13 @@
 
 #define VNIC_SOCK RUN_GUEST_DIR "/vfio-nic.sock"
 
-/* loop_tick() - let the loop run for @ms (peer I/O); SIGINT ends it with EINTR */
+/* run_loop_tick() - let the loop run for @ms (peer I/O); SIGINT ends it with EINTR */
 static bool never(void *opaque UNUSED)
 {
 	return false;
 }
 
-static int loop_tick(struct run *r, int ms, nl_error_t *err)
+int run_loop_tick(struct run *r, int ms, nl_error_t *err)
 {
 	if (loop_run_until(&r->loop, never, NULL, ms, err) < 0) {
 		if ((*err)->errnum == ETIMEDOUT) {
@@ -35,8 +35,8 @@ static int loop_tick(struct run *r, int ms, nl_error_t *err)
 	return 0;
 }
 
-/* l2_bg() - start @cmd in L2 in the background; output in /run/nestlab/@name.out, status in @name.rc */
-static int l2_bg(struct run *r, const char *name, const char *cmd, nl_error_t *err)
+/* run_l2_bg() - start @cmd in L2 in the background; output in /run/nestlab/@name.out, status in @name.rc */
+int run_l2_bg(struct run *r, const char *name, const char *cmd, nl_error_t *err)
 {
 	cleanup_free char *q = plan_shell_quote(cmd);
 	int status;
@@ -51,8 +51,8 @@ static int l2_bg(struct run *r, const char *name, const char *cmd, nl_error_t *e
 	return status == 0 ? 0 : nl_error(err, 0, "L2 could not start %s", cmd);
 }
 
-/* l2_bg_done() - 1 when the background command @name has finished (*@rc its status), 0 while it runs */
-static int l2_bg_done(struct run *r, const char *name, int *rc, nl_error_t *err)
+/* run_l2_bg_done() - 1 when the background command @name has finished (*@rc its status), 0 while it runs */
+static int run_l2_bg_done(struct run *r, const char *name, int *rc, nl_error_t *err)
 {
 	cleanup_free char *out = NULL;
 	int status;
@@ -65,8 +65,8 @@ static int l2_bg_done(struct run *r, const char *name, int *rc, nl_error_t *err)
 	return 1;
 }
 
-/* l2_bg_wait() - wait for @name to finish, running the loop; its output in *@out */
-static int l2_bg_wait(struct run *r, const char *name, uint64_t timeout_ms, char **out, int *rc, nl_error_t *err)
+/* run_l2_bg_wait() - wait for @name to finish, running the loop; its output in *@out */
+int run_l2_bg_wait(struct run *r, const char *name, uint64_t timeout_ms, char **out, int *rc, nl_error_t *err)
 {
 	uint64_t t0 = now_ms();
 	cleanup_free char *path = xasprintf("%s/%s.out", RUN_GUEST_DIR, name);
@@ -74,14 +74,14 @@ static int l2_bg_wait(struct run *r, const char *name, uint64_t timeout_ms, char
 	size_t len = 0;
 	int done = 0;
 
-	while (!(done = l2_bg_done(r, name, rc, err))) {
+	while (!(done = run_l2_bg_done(r, name, rc, err))) {
 		if (now_ms() - t0 > timeout_ms) {
 			run_sh(r, 2, 10000, NULL, NULL, err, "pkill -f nestlab-vfio-nic; true");
 			nl_error_release(err);
 			*rc = -1;
 			break;
 		}
-		if (loop_tick(r, 200, err) < 0)
+		if (run_loop_tick(r, 200, err) < 0)
 			return -1;
 	}
 	if (done < 0)
@@ -92,8 +92,8 @@ static int l2_bg_wait(struct run *r, const char *name, uint64_t timeout_ms, char
 	return 0;
 }
 
-/* status_line() - the last "ok cmd=" / "error cmd=" line of vfio-nic output (points into @out), or NULL */
-static const char *status_line(const char *out)
+/* run_status_line() - the last "ok cmd=" / "error cmd=" line of vfio-nic output (points into @out), or NULL */
+const char *run_status_line(const char *out)
 {
 	const char *last = NULL;
 
@@ -107,8 +107,8 @@ static const char *status_line(const char *out)
 	return last;
 }
 
-/* status_value() - the value of key @key in a status line, or 0 */
-static unsigned long status_value(const char *line, const char *key)
+/* run_status_value() - the value of key @key in a status line, or 0 */
+unsigned long run_status_value(const char *line, const char *key)
 {
 	cleanup_free char *pat = xasprintf(" %s=", key);
 	const char *end = line ? strchr(line, '\n') : NULL;
@@ -119,8 +119,8 @@ static unsigned long status_value(const char *line, const char *key)
 	return strtoul(p + strlen(pat), NULL, 10);
 }
 
-/* line_copy() - one line as a string */
-static char *line_copy(const char *line)
+/* run_line_copy() - one line as a string */
+char *run_line_copy(const char *line)
 {
 	if (!line)
 		return xstrdup("(no status line)");
@@ -214,7 +214,7 @@ static int to_l2(struct run *r, nl_error_t *err)
 		cleanup_free char *cmd = xasprintf("%s --socket %s call rx %s --timeout-ms %llu --quiet", RUN_L2_VNIC,
 						   VNIC_SOCK, fo, tmo);
 
-		if (l2_bg(r, "rx", cmd, err) < 0 || loop_tick(r, 1000, err) < 0)
+		if (run_l2_bg(r, "rx", cmd, err) < 0 || run_loop_tick(r, 1000, err) < 0)
 			return -1;
 	}
 	if (peer_send_frames(&r->peer, 0, t->frames, err) < 0)
@@ -228,13 +228,13 @@ static int to_l2(struct run *r, nl_error_t *err)
 			   RUN_L2_VNIC, RUN_GUEST_DIR, tmo + 10000) < 0)
 			return -1;
 		run_save(r, "l2-rx.out", out, strlen(out));
-	} else if (l2_bg_wait(r, "rx", tmo, &out, &rc, err) < 0) {
+	} else if (run_l2_bg_wait(r, "rx", tmo, &out, &rc, err) < 0) {
 		return -1;
 	}
-	sl = status_line(out);
-	status = line_copy(sl);
-	ok = rc == 0 && sl && !strncmp(sl, "ok ", 3) && status_value(sl, "fg") == t->frames &&
-	     status_value(sl, "bad") == 0;
+	sl = run_status_line(out);
+	status = run_line_copy(sl);
+	ok = rc == 0 && sl && !strncmp(sl, "ok ", 3) && run_status_value(sl, "fg") == t->frames &&
+	     run_status_value(sl, "bad") == 0;
 	if (!ok)
 		msg = xasprintf("L2 receiver: %s (exit %d); the peer sent %u frames", status, rc, t->frames);
 	run_point(r, ok, now_ms() - t0, msg, "l2-rx.out", "traffic L0->L2: %u frames (%u..%u bytes) received "
@@ -260,7 +260,7 @@ static int from_l2(struct run *r, nl_error_t *err)
 	else
 		cmd = xasprintf("%s --socket %s call tx %s --dst 02:00:00:00:00:01 --gap-us 200 --quiet", RUN_L2_VNIC,
 				VNIC_SOCK, fo);
-	if (l2_bg(r, "tx", cmd, err) < 0)
+	if (run_l2_bg(r, "tx", cmd, err) < 0)
 		return -1;
 	if (loop_run_until(&r->loop, peer_rx_complete, &r->peer, (int)r->plan->timeouts.traffic_ms, &werr) < 0) {
 		if (werr->errnum == EINTR) {
@@ -269,7 +269,7 @@ static int from_l2(struct run *r, nl_error_t *err)
 		}
 		nl_error_release(&werr);
 	}
-	if (l2_bg_wait(r, "tx", r->plan->timeouts.traffic_ms, &out, &rc, err) < 0)
+	if (run_l2_bg_wait(r, "tx", r->plan->timeouts.traffic_ms, &out, &rc, err) < 0)
 		return -1;
 	/* frames still in flight after the sender finished */
 	loop_run_until(&r->loop, peer_rx_complete, &r->peer, 3000, &werr);
@@ -277,7 +277,7 @@ static int from_l2(struct run *r, nl_error_t *err)
 	stats = peer_stats_format(&r->peer);
 	ok = r->peer.stats.rx_verified == t->frames && !r->peer.stats.mismatch_seen;
 	if (!ok) {
-		cleanup_free char *sl = line_copy(status_line(out));
+		cleanup_free char *sl = run_line_copy(run_status_line(out));
 
 		msg = xasprintf("peer: %s; L2 sender: %s (exit %d)", stats, sl, rc);
 	}
