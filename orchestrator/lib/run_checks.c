@@ -665,6 +665,149 @@ int run_check_shadow(struct run *r, nl_error_t *err)
 	return 0;
 }
 
+/* l0_xp() - @len bytes at L1 guest-physical @addr as L0's QEMU reads them (HMP xp); returns bytes read */
+static int l0_xp(struct run *r, uint64_t addr, uint8_t *buf, size_t len, nl_error_t *err)
+{
+	cleanup_free char *hmp = xasprintf("xp /%zuxb 0x%llx", len, (unsigned long long)addr);
+	json_t *args = json_pack("{s:s}", "command-line", hmp);
+	json_t *res = NULL;
+	int rc = vm_qmp(r->vm, "human-monitor-command", args, &res, err);
+	size_t n;
+
+	json_decref(args);
+	if (rc < 0)
+		return nl_error_wrap(err, "L0 QEMU %s", hmp);
+	n = parse_xp(json_string_value(res) ? json_string_value(res) : "", buf, len);
+	json_decref(res);
+	if (n != len)
+		return nl_error(err, 0, "L0 QEMU %s: %zu of %zu bytes in the reply", hmp, n, len);
+	return 0;
+}
+
+/* l0_dmar_faults() - L0's DMAR fault counter for the NIC (x-query-vtd-mappings counters) */
+static int l0_dmar_faults(struct run *r, uint64_t *faults, nl_error_t *err)
+{
+	json_t *res = NULL;
+
+	if (l0_query(r, "guest", &res, err) < 0)
+		return -1;
+	*faults = (uint64_t)json_integer_value(json_object_get(json_object_get(res, "counters"), "dmar-faults"));
+	json_decref(res);
+	return 0;
+}
+
+/* l1_faults_at() - DMAR fault lines in L1's dmesg, and how many name @iova */
+static int l1_faults_at(struct run *r, uint64_t iova, unsigned *total, unsigned *at, nl_error_t *err)
+{
+	cleanup_free char *out = NULL;
+	cleanup_free char *needle = xasprintf("fault addr 0x%llx", (unsigned long long)iova);
+	int status;
+
+	if (run_sh(r, 1, 30000, &out, &status, err, "dmesg | grep -E 'DMAR: \\[DMA' || true") < 0)
+		return -1;
+	*total = count_lines(out, "DMAR: [DMA");
+	*at = count_lines(out, needle);
+	return 0;
+}
+
+/*
+ * stale_dma() - vfio-user: L2's driver unmaps one receive buffer (@iova, which held L1 address @l1addr),
+ * then points the NIC at that stale IOVA and the peer sends a frame: the DMA write must be blocked, seen
+ * as a DMAR fault at @iova in L1 (L0's vIOMMU walks L1's tables, which no longer map it) and in L0's
+ * counter, with the page at @l1addr unchanged. Appends to @why on failure, to @facts on success.
+ */
+static int stale_dma(struct run *r, uint64_t iova, bool have_l1addr, uint64_t l1addr, struct strbuf *why,
+		     struct strbuf *facts, nl_error_t *err)
+{
+	static uint8_t before[4096], after[4096];
+	cleanup_free char *cmd = xasprintf("%s --socket %s call dma-to --iova 0x%llx --via rx --timeout-ms 20000",
+					   RUN_L2_VNIC, RUN_VNIC_SOCK, (unsigned long long)iova);
+	cleanup_free char *out = NULL, *status = NULL;
+	uint64_t f0 = 0, f1 = 0;
+	unsigned l1_total0 = 0, l1_at0 = 0, l1_total1 = 0, l1_at1 = 0;
+	const char *sl;
+	int rc = -1;
+
+	if (have_l1addr && l0_xp(r, l1addr, before, sizeof(before), err) < 0)
+		return -1;
+	if (l0_dmar_faults(r, &f0, err) < 0 || l1_faults_at(r, iova, &l1_total0, &l1_at0, err) < 0)
+		return -1;
+	if (run_l2_bg(r, "dma-to", cmd, err) < 0 || run_loop_tick(r, 1000, err) < 0)
+		return -1;
+	if (peer_send_frames(&r->peer, r->plan->traffic.frames + 100, 1, err) < 0)
+		return -1;
+	if (run_l2_bg_wait(r, "dma-to", 30000, &out, &rc, err) < 0)
+		return -1;
+	if (run_loop_tick(r, 1000, err) < 0)	/* L1's fault handler logs asynchronously */
+		return -1;
+	if (l0_dmar_faults(r, &f1, err) < 0 || l1_faults_at(r, iova, &l1_total1, &l1_at1, err) < 0)
+		return -1;
+	if (have_l1addr && l0_xp(r, l1addr, after, sizeof(after), err) < 0)
+		return -1;
+	sl = run_status_line(out);
+	status = run_line_copy(sl);
+	/* the faults this DMA caused are expected by check e; anything else is not */
+	r->expected_l0_faults += (unsigned)(f1 - f0);
+	r->expected_l1_faults += l1_total1 - l1_total0;
+	if (rc != 0 || !sl || strncmp(sl, "ok ", 3) || run_status_value(sl, "completed") != 1)
+		strbuf_printf(why, "the NIC did not process the descriptor pointed at the stale IOVA 0x%llx: %s; ",
+			      (unsigned long long)iova, status);
+	if (sl && !strstr(sl, "memory=unchanged"))
+		strbuf_printf(why, "L2's driver saw the stale page change: %s; ", status);
+	if (f1 == f0)
+		strbuf_printf(why, "L0's intel-iommu counted no DMAR fault for the NIC (%llu before and after): the "
+				   "write to stale IOVA 0x%llx was not blocked there; ", (unsigned long long)f0,
+			      (unsigned long long)iova);
+	if (l1_at1 <= l1_at0)
+		strbuf_printf(why, "L1's kernel logged no DMAR fault at 0x%llx (checks/unmap-l1-dmesg.txt); ",
+			      (unsigned long long)iova);
+	if (have_l1addr && memcmp(before, after, sizeof(before)))
+		strbuf_printf(why, "the page at L1 GPA 0x%llx that backed IOVA 0x%llx changed; ",
+			      (unsigned long long)l1addr, (unsigned long long)iova);
+	if (!why->len)
+		strbuf_printf(facts, "the NIC's write to stale IOVA 0x%llx was blocked (L0 DMAR faults %llu -> %llu, "
+				     "L1 logged it, %s unchanged)", (unsigned long long)iova, (unsigned long long)f0,
+			      (unsigned long long)f1, have_l1addr ? "the old page" : "L2's copy of the page");
+	{
+		cleanup_error nl_error_t e2 = NULL;
+		cleanup_free char *dm = NULL;
+
+		if (run_sh(r, 1, 30000, &dm, NULL, &e2, "dmesg | grep -E 'DMAR' || true") == 0)
+			save_text(r, "unmap-l1-dmesg.txt", dm);
+	}
+	return 0;
+}
+
+/* vfio_unmap_one() - vfio-user: unmap the first receive buffer of L2's driver; its IOVA in *@iova */
+static int vfio_unmap_one(struct run *r, uint64_t *iova, nl_error_t *err)
+{
+	cleanup_free char *maps = NULL, *out = NULL;
+	const char *p;
+	int status;
+
+	if (run_sh(r, 2, 30000, &maps, &status, err, "%s --socket %s call maps", RUN_L2_VNIC, RUN_VNIC_SOCK) < 0)
+		return -1;
+	save_text(r, "unmap-l2-driver-maps.txt", maps);
+	for (p = maps; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		size_t n = strcspn(p, "\n");
+		const char *ip = memmem(p, n, "iova=0x", 7);
+
+		if (!strncmp(p, "map ", 4) && memmem(p, n, "role=rx-buf", 11) && ip) {
+			*iova = strtoull(ip + 5, NULL, 16);
+			break;
+		}
+	}
+	if (!p || !*p)
+		return nl_error(err, 0, "L2's driver lists no mapped receive buffer (checks/unmap-l2-driver-maps.txt)");
+	if (run_sh(r, 2, 30000, &out, &status, err, "%s --socket %s call unmap --iova 0x%llx", RUN_L2_VNIC,
+		   RUN_VNIC_SOCK, (unsigned long long)*iova) < 0)
+		return -1;
+	if (status != 0)
+		return nl_error(err, 0, "L2's driver could not unmap 0x%llx: %s", (unsigned long long)*iova, out);
+	run_logf(r, "L2: nestlab-vfio-nic unmapped receive buffer 0x%llx: %s", (unsigned long long)*iova, out);
+	return 0;
+}
+
 /* ---- d: after unmap --------------------------------------------------------------------------------- */
 
 int run_check_unmap(struct run *r, nl_error_t *err)
@@ -673,10 +816,12 @@ int run_check_unmap(struct run *r, nl_error_t *err)
 	cleanup_strbuf struct strbuf missing = STRBUF_INIT, diag = STRBUF_INIT, report = STRBUF_INIT;
 	cleanup_shadow_result struct shadow_result res = { 0 };
 	cleanup_free struct shadow_range *ranges = NULL;
+	cleanup_strbuf struct strbuf why = STRBUF_INIT, facts = STRBUF_INIT;
 	cleanup_free char *msg = NULL, *out = NULL;
 	const struct shadow_map *before, *now;
 	struct shadow_views sv;
 	size_t n = 0, faulted = 0, probed = 0;
+	uint64_t stale = 0;
 	uint64_t t0 = now_ms();
 	int status, ret = -1;
 
@@ -686,15 +831,17 @@ int run_check_unmap(struct run *r, nl_error_t *err)
 				       "collects them)", "shadow.txt", "after unmap: unmapped IOVAs are gone at every level");
 		return 0;
 	}
-	/* the workload releases its buffers: the kernel driver on link down, the VFIO driver on quit */
+	/*
+	 * the workload releases buffers: the kernel driver all of them on link down; the VFIO driver one
+	 * receive buffer, whose stale IOVA the NIC is then told to write to
+	 */
 	if (r->plan->driver == SCN_DRIVER_KERNEL)
 		ret = run_sh(r, 2, 60000, &out, &status, err, "ip link set %s down && sleep 1 && echo down", r->l2_ifname);
 	else
-		ret = run_sh(r, 2, 60000, &out, &status, err, "%s --socket %s/vfio-nic.sock call quit; sleep 1; echo quit",
-			     RUN_L2_VNIC, RUN_GUEST_DIR);
+		ret = vfio_unmap_one(r, &stale, err);
 	if (ret < 0)
 		return -1;
-	run_logf(r, "L2: buffers released (%s)", r->plan->driver == SCN_DRIVER_KERNEL ? "link down" : "driver quit");
+	run_logf(r, "L2: buffers released (%s)", r->plan->driver == SCN_DRIVER_KERNEL ? "link down" : "one receive buffer");
 	if (collect(r, "unmap", &after, &missing, err) < 0)
 		goto out;
 	now = reference_map(&after);
@@ -722,6 +869,13 @@ int run_check_unmap(struct run *r, nl_error_t *err)
 		if (!after.probes[after.n_probes - 1].success)
 			faulted++;
 	}
+	if (r->plan->driver != SCN_DRIVER_KERNEL && n) {
+		const struct shadow_extent *x = shadow_before.have_l1_table ? shadow_map_find(&shadow_before.l1_table.map, stale)
+									    : NULL;
+
+		if (stale_dma(r, stale, x != NULL, x ? x->addr + (stale - x->iova) : 0, &why, &facts, err) < 0)
+			goto out;
+	}
 	views_of(&after, &sv);
 	if (!n) {
 		msg = xasprintf("L2's domain still maps every page it mapped before (%llu); nothing was unmapped",
@@ -732,17 +886,27 @@ int run_check_unmap(struct run *r, nl_error_t *err)
 		shadow_format_report(&res, &report);
 		if (missing.len)
 			strbuf_printf(&report, "\nviews not collected: %s\n", missing.str);
+		if (facts.len)
+			strbuf_printf(&report, "\n%s\n", facts.str);
 		run_save(r, "unmap.txt", report.str ? report.str : "", report.len);
-		if (!shadow_result_ok(&res) || missing.len || faulted != probed) {
+		if (!shadow_result_ok(&res) || missing.len || faulted != probed || why.len) {
 			shadow_format_tap(&res, 5, "unmap.txt", &diag);
-			msg = xasprintf("%s%s%s%s", diag.str ? diag.str : "",
+			msg = xasprintf("%s%s%s%s%s", diag.str ? diag.str : "",
 					faulted != probed ? " a stale IOVA still translates at L0 (x-vtd-translate);" : "",
-					missing.len ? " views not collected: " : "", missing.str ? missing.str : "");
+					why.len ? " " : "", why.str ? why.str : "",
+					missing.len ? " views not collected: " : "");
+			if (missing.len) {
+				char *m = xasprintf("%s%s", msg, missing.str);
+
+				free(msg);
+				msg = m;
+			}
 		}
 	}
 	run_point(r, !msg, now_ms() - t0, msg, "unmap.txt",
 		  "after unmap: %llu unmapped pages looked for in L1 QEMU's shadow, L1 vfio, L1's table and L0; "
-		  "%zu/%zu DMA writes to stale IOVAs fault at L0", (unsigned long long)res.pages_checked, faulted, probed);
+		  "%zu/%zu translations of stale IOVAs for a DMA write fault at L0%s%s", (unsigned long long)res.pages_checked,
+		  faulted, probed, facts.len ? "; " : "", facts.len ? facts.str : "");
 	ret = 0;
 out:
 	views_release(&after);

@@ -6,6 +6,8 @@
  * tens of minutes on a fresh machine, seconds when cached), boots L1 under libvirt's embedded driver,
  * L2 inside it, and runs the checks. Each case reads the TAP the run printed.
  *   nested-igb            every TAP point ok, exit status 0
+ *   nested-igb-vfio       the same with nestlab's userspace VFIO driver in L2; check d also points the NIC
+ *                         at a receive buffer's IOVA after L2 unmapped it: the write must be blocked
  *   nested-igb-drop-map   x-drop-map-notify=100 in L1's QEMU: the shadow check is `not ok`, its
  *                         diagnostic names an IOVA and the level where the views part, exit status 1
  * NESTLAB_QUICK=1 skips them (a development loop on the unit tests); the skip says so.
@@ -116,6 +118,28 @@ out:
 	return ret;
 }
 
+/* test_nested_igb_vfio() - the userspace VFIO driver in L2, and a DMA to a stale IOVA blocked */
+static int test_nested_igb_vfio(void)
+{
+	struct run_result r = { 0 };
+	int ret = TEST_FAIL;
+
+	if (quick())
+		return test_skip("NESTLAB_QUICK is set: the end-to-end scenario run is skipped");
+	if (run_scenario("nested-igb-vfio", &r) < 0 || !r.tap)
+		goto out;
+	if (r.status != 0 || tap_line(r.tap, "not ok", "") || strstr(r.tap, "Bail out!") ||
+	    !tap_line(r.tap, "ok ", "shadow consistency") ||
+	    !tap_line(r.tap, "ok ", "write to stale IOVA") || !tap_line(r.tap, "ok ", "no unexpected DMAR faults")) {
+		show(&r);
+		goto out;
+	}
+	ret = TEST_PASS;
+out:
+	run_result_release(&r);
+	return ret;
+}
+
 /* test_drop_map_is_caught() - the injected fault makes the shadow check fail and name an IOVA */
 static int test_drop_map_is_caught(void)
 {
@@ -158,6 +182,7 @@ out:
 
 static const struct test_case tests[] = {
 	TEST_CASE(test_nested_igb),
+	TEST_CASE(test_nested_igb_vfio),
 	TEST_CASE(test_drop_map_is_caught),
 };
 
