@@ -312,6 +312,7 @@ static int stage_l1(struct run *r, nl_error_t *err)
 			return 1;
 		return -1;
 	}
+	r->l1_started = true;
 	if (agent_client_connect(plan->l1_agent_sock, 30000, transcript, &r->agent, err) < 0)
 		return nl_error_wrap(err, "L1 agent channel");
 	if (agent_client_wait_ready(r->agent, 1, plan->timeouts.l1_boot_ms, &ready, err) < 0) {
@@ -475,23 +476,27 @@ static int stage_l2(struct run *r, nl_error_t *err)
 	run_logf(r, "L2: QEMU started in L1 (pid %ld, %s)", r->l2_qemu_pid, r->l2_kvm ? "KVM" : "TCG");
 	if (plan->expect == SCN_EXPECT_REFUSAL)
 		return stage_refusal(r, err);
-	while (agent_client_wait_ready(r->agent, 2, 15000, &ready, err) < 0) {
+	for (;;) {
+		uint64_t spent = now_ms() - t0;
+		uint64_t slice = spent >= timeout ? 0 : timeout - spent < 15000 ? timeout - spent : 15000;
+
+		if (!slice)
+			return nl_error(err, ETIMEDOUT, "L2 not ready within %llu ms (%s in L1); see %s and l2-qemu.log",
+					(unsigned long long)timeout, r->l2_kvm ? "KVM" : "TCG", plan->l2_console_log);
+		/* in slices, so that an L2 QEMU that died is noticed */
+		if (agent_client_wait_ready(r->agent, 2, slice, &ready, err) == 0)
+			break;
 		agent_client_ready_release(&ready);
 		if (vm_signal_pending() || ((*err) && (*err)->errnum == EINTR))
 			return -1;
+		nl_error_release(err);
 		if (!l2_qemu_alive(r)) {
 			cleanup_free char *out = l2_qemu_output(r);
 
-			nl_error_release(err);
 			r->l2_qemu_pid = 0;
 			run_save(r, "l2-qemu.out", out, strlen(out));
 			return nl_error(err, 0, "L1's QEMU exited before L2 was ready: %s(see l2-qemu.out)", out);
 		}
-		if (now_ms() - t0 > timeout)
-			return nl_error_wrap(err, "L2 not ready within %llu ms (%s in L1); see %s",
-					     (unsigned long long)timeout, r->l2_kvm ? "KVM" : "TCG",
-					     plan->l2_console_log);
-		nl_error_release(err);
 	}
 	r->ms_l2_boot = now_ms() - t0;
 	r->l2_up = true;
@@ -659,13 +664,49 @@ static int run_stages(struct run *r, const struct scenario *scn, nl_error_t *err
 	return 0;
 }
 
+/* TAP goes to the caller's stream and to RUN/result.tap */
+struct tee {
+	FILE *a, *b;
+};
+
+static ssize_t tee_write(void *cookie, const char *buf, size_t len)
+{
+	struct tee *t = cookie;
+
+	fwrite(buf, 1, len, t->a);
+	fflush(t->a);
+	if (t->b)
+		fwrite(buf, 1, len, t->b);
+	return (ssize_t)len;
+}
+
+static int tee_close(void *cookie)
+{
+	struct tee *t = cookie;
+
+	if (t->b)
+		fclose(t->b);
+	return 0;
+}
+
 int run_execute(const struct scenario *scn, const struct run_options *opts, nl_error_t *err)
 {
 	struct run r = { .opts = opts, .dir = opts->run_dir, .t0_ms = now_ms() };
 	cleanup_free char *log_path = xasprintf("%s/run.log", opts->run_dir);
+	cleanup_free char *tap_path = xasprintf("%s/result.tap", opts->run_dir);
+	struct tee tee = { .a = opts->tap_out, .b = fopen(tap_path, "we") };
+	FILE *tap_out = fopencookie(&tee, "w", (cookie_io_functions_t){ .write = tee_write, .close = tee_close });
+	struct run_options o = *opts;
 	bool interrupted;
 	int ret;
 
+	if (!tap_out)
+		tap_out = opts->tap_out;
+	else
+		setvbuf(tap_out, NULL, _IOLBF, 0);
+	o.tap_out = tap_out;
+	r.opts = &o;
+	opts = &o;
 	r.log = fopen(log_path, "we");
 	{
 		uint32_t id = 0;
@@ -678,9 +719,14 @@ int run_execute(const struct scenario *scn, const struct run_options *opts, nl_e
 	tap_begin(&r.tap, -1);
 	tap_comment(&r.tap, "scenario %s, run directory %s", scn->name, opts->run_dir);
 	if (loop_init(&r.loop, err) < 0) {
+		tap_bail_out(&r.tap, "%s", (*err)->msg);
 		tap_release(&r.tap);
 		if (r.log)
 			fclose(r.log);
+		if (tap_out != tee.a)
+			fclose(tap_out);
+		else if (tee.b)
+			fclose(tee.b);
 		return -1;
 	}
 	ret = run_stages(&r, scn, err);
@@ -690,6 +736,14 @@ int run_execute(const struct scenario *scn, const struct run_options *opts, nl_e
 		tap_bail_out(&r.tap, "%s (run directory %s)", (*err)->msg, opts->run_dir);
 	}
 	teardown(&r, interrupted);
+	if ((ret < 0 || r.failed) && !interrupted && r.l1_started && r.plan) {
+		/* what L1 logged to its disk: journal, cloud-init (libguestfs, read-only) */
+		cleanup_error nl_error_t lerr = NULL;
+
+		run_logf(&r, "collecting L1's logs from its disk into l1-guest-logs/");
+		if (image_collect_logs(r.plan->l1_overlay, opts->run_dir, &lerr) < 0)
+			run_logf(&r, "warning: %s", lerr->msg);
+	}
 	if (ret == 0)
 		tap_end(&r.tap, NULL);
 	write_results(&r, scn->name);
@@ -701,6 +755,10 @@ int run_execute(const struct scenario *scn, const struct run_options *opts, nl_e
 	run_logf(&r, "run directory %s", opts->run_dir);
 	if (r.log)
 		fclose(r.log);
+	if (tap_out != tee.a)
+		fclose(tap_out);	/* flushes and closes result.tap (tee_close) */
+	else if (tee.b)
+		fclose(tee.b);
 	if (ret == -2)
 		return -2;
 	if (ret < 0) {

@@ -43,6 +43,7 @@ struct run {
 	uint32_t seed;			/* traffic seed (plan's, or chosen for this run) */
 
 	struct vm *vm;			/* L1 at L0 */
+	bool l1_started;		/* L0 started L1 (its disk has logs worth collecting) */
 	struct agent_client *agent;	/* L1's agent (L2's through its relay) */
 	bool l2_kvm;			/* L2 runs under KVM in L1 */
 	long l2_qemu_pid;		/* in L1, or 0 */
