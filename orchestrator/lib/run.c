@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "build.h"
@@ -614,6 +616,29 @@ static void write_results(struct run *r, const char *name)
 	run_save(r, "times.txt", times, strlen(times));
 }
 
+/*
+ * arm_total_timeout() - timeouts.total: a timer sends SIGTERM to this process at the deadline. SIGTERM is
+ * blocked and polled by every wait (loop.h), so the current stage ends with EINTR, and run_execute()
+ * tells a timeout from a real SIGTERM by the clock.
+ */
+static void arm_total_timeout(struct run *r)
+{
+	struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGTERM };
+	struct itimerspec its = { 0 };
+	uint64_t ms = r->plan->timeouts.total_ms;
+
+	if (!ms || timer_create(CLOCK_MONOTONIC, &sev, &r->total_timer) < 0)
+		return;
+	its.it_value.tv_sec = (time_t)(ms / 1000);
+	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
+	if (timer_settime(r->total_timer, 0, &its, NULL) < 0) {
+		timer_delete(r->total_timer);
+		return;
+	}
+	r->total_timer_armed = true;
+	r->deadline_ms = r->t0_ms + ms;
+}
+
 /* run_stages() - everything between the plan and the teardown */
 static int run_stages(struct run *r, const struct scenario *scn, nl_error_t *err)
 {
@@ -624,6 +649,7 @@ static int run_stages(struct run *r, const struct scenario *scn, nl_error_t *err
 	/* a first plan for the sources to build; the final one has the artefacts and the ports */
 	if (resolve_plan(r, scn, NULL, err) < 0)
 		return -2;
+	arm_total_timeout(r);
 	ret = stage_setup(r, r->plan, &a, err);
 	if (ret == 0)
 		ret = open_peer(r, r->plan, err);
@@ -730,6 +756,25 @@ int run_execute(const struct scenario *scn, const struct run_options *opts, nl_e
 		return -1;
 	}
 	ret = run_stages(&r, scn, err);
+	if (r.total_timer_armed) {
+		timer_delete(r.total_timer);
+		if (now_ms() >= r.deadline_ms) {
+			/* our own SIGTERM: take it back so that the teardown runs normally */
+			sigset_t term;
+			struct timespec zero = { 0, 0 };
+
+			sigemptyset(&term);
+			sigaddset(&term, SIGTERM);
+			while (sigtimedwait(&term, NULL, &zero) > 0)
+				;
+			if (ret < 0)
+				nl_error_release(err);
+			ret = -1;
+			nl_error(err, ETIMEDOUT, "the scenario's total timeout (timeouts.total, %llu s) expired; see "
+						  "%s/run.log for the stage it stopped", (unsigned long long)(r.plan->timeouts.total_ms / 1000),
+				 opts->run_dir);
+		}
+	}
 	interrupted = vm_signal_pending() || (ret < 0 && *err && (*err)->errnum == EINTR);
 	if (ret < 0) {
 		run_logf(&r, "stopped: %s", (*err)->msg);
