@@ -319,6 +319,8 @@ static int stage_l1(struct run *r, nl_error_t *err)
 		return nl_error_wrap(err, "L1 agent channel");
 	if (agent_client_wait_ready(r->agent, 1, plan->timeouts.l1_boot_ms, &ready, err) < 0) {
 		agent_client_ready_release(&ready);
+		if ((*err)->errnum == EINTR)	/* Ctrl-C, not a timeout: say so */
+			return nl_error_wrap(err, "L1 boot");
 		return nl_error_wrap(err, "L1 did not become ready within %llu ms; see %s",
 				     (unsigned long long)plan->timeouts.l1_boot_ms, plan->l1_console_log);
 	}
@@ -512,6 +514,8 @@ static int stage_l2(struct run *r, nl_error_t *err)
 		cleanup_free char *reply = NULL;
 
 		if (run_l1_qmp(r, cmd, &reply, err) < 0) {
+			if ((*err)->errnum == EINTR)
+				return -1;
 			run_logf(r, "warning: trace event %s: %s", plan_l2_runtime_trace_events[i], (*err)->msg);
 			nl_error_release(err);
 		}
@@ -576,7 +580,8 @@ static void teardown(struct run *r, bool interrupted)
 	uint64_t t0 = now_ms();
 	size_t left;
 
-	if (!interrupted && r->agent) {
+	/* only from an L1 that was ready (ms_l1_boot set): a boot that timed out would wait for its agent */
+	if (!interrupted && r->agent && r->ms_l1_boot) {
 		collect_l1_files(r);
 		stop_l2(r);
 	}

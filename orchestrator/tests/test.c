@@ -38,6 +38,20 @@ void test_diag(const char *fmt, ...)
 	fflush(stdout);
 }
 
+void test_diag_run(const char *out, const char *err)
+{
+	const char *e = err ? err : "";
+	size_t len = strlen(e);
+
+	for (const char *line = out ? out : ""; *line;) {
+		size_t n = strcspn(line, "\n");
+
+		test_diag("| %.*s", (int)n, line);
+		line += n + (line[n] == '\n');
+	}
+	test_diag("stderr (end):\n%s", len > 3000 ? e + len - 3000 : e);
+}
+
 int test_main(const struct test_case *cases, size_t n)
 {
 	int failed = 0;

@@ -30,6 +30,8 @@ struct test_case {
 int test_skip(const char *fmt, ...) PRINTF_FMT(1, 2);
 /* test_diag() - print a "# " diagnostic line (stdout, so it lands in the test log next to its test) */
 void test_diag(const char *fmt, ...) PRINTF_FMT(1, 2);
+/* test_diag_run() - what a command printed: each line of @out as "# | LINE", then the end of @err */
+void test_diag_run(const char *out, const char *err);
 /* test_main() - run every case, print TAP; exit status 0 when none failed */
 int test_main(const struct test_case *cases, size_t n);
 /* test_fixture() - path of a file under orchestrator/tests/fixtures (honours $NESTLAB_FIXTURES) */

@@ -65,16 +65,7 @@ static int run_scenario(const char *name, struct run_result *res)
 /* show() - the run's TAP and the end of its stderr as diagnostics */
 static void show(const struct run_result *r)
 {
-	const char *e = r->err ? r->err : "";
-	size_t len = strlen(e);
-
-	for (const char *line = r->tap ? r->tap : ""; *line;) {
-		size_t n = strcspn(line, "\n");
-
-		test_diag("| %.*s", (int)n, line);
-		line += n + (line[n] == '\n');
-	}
-	test_diag("stderr (end):\n%s", len > 3000 ? e + len - 3000 : e);
+	test_diag_run(r->tap, r->err);
 }
 
 /* tap_line() - the first line of @tap that starts with @prefix and contains @needle, or NULL */
