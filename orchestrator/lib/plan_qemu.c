@@ -160,6 +160,9 @@ char **plan_l2_qemu_argv(const struct plan *plan, bool kvm)
 	push_agent(&argv, plan->l2_agent_sock);
 	push_optf(&argv, "-qmp", "unix:%s,server=on,wait=off", plan->l2_qmp_sock);
 	push_opt(&argv, "-D", plan->l2_qemu_log);
+	/* a reset of L2 (triple fault, reboot) ends its QEMU: the run reports it instead of talking to a
+	 * freshly booted L2 whose state is gone */
+	strv_push(&argv, "-no-reboot");
 	if (plan->checks[SCN_CHECK_SHADOW] || plan->checks[SCN_CHECK_UNMAP]) {
 		push_opt(&argv, "-msg", "timestamp=on");
 		for (size_t i = 0; i < ARRAY_SIZE(shadow_trace_events); i++)

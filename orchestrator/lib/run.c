@@ -75,6 +75,8 @@ void run_point(struct run *r, bool ok, uint64_t duration_ms, const char *message
 		r->failed = true;
 }
 
+static bool l2_qemu_alive(struct run *r);
+
 int run_sh(struct run *r, int level, int timeout_ms, char **out, int *status, nl_error_t *err,
 	   const char *fmt, ...)
 {
@@ -86,8 +88,16 @@ int run_sh(struct run *r, int level, int timeout_ms, char **out, int *status, nl
 	va_start(ap, fmt);
 	script = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (agent_client_sh(r->agent, level, script, (uint64_t)timeout_ms, &stdout_text, &st, err) < 0)
+	if (agent_client_sh(r->agent, level, script, (uint64_t)timeout_ms, &stdout_text, &st, err) < 0) {
+		/* L2 unreachable: say so when its QEMU is gone (-no-reboot: L2 reset or crashed) */
+		if (level == 2 && r->l2_up && (*err)->errnum != EINTR && !vm_signal_pending() && !l2_qemu_alive(r)) {
+			r->l2_up = false;
+			r->l2_qemu_pid = 0;
+			return nl_error_wrap(err, "L2 reset or crashed: its QEMU in L1 has exited (it runs with "
+						  "-no-reboot); see %s and l2-qemu.out", r->plan->l2_console_log);
+		}
 		return -1;
+	}
 	if (status)
 		*status = st;
 	if (out) {
