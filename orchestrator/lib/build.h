@@ -269,6 +269,23 @@ char *build_apt_host_suite(void);
  */
 int build_apt_source(struct build *b, const char *request, const char *dir, nl_error_t *err);
 /**
+ * build_apt_private_commands() - `apt-get update` and `apt-get download PKG/@suite...` on the private apt
+ * state of @suite under <@cache_dir>/apt/@suite (its sources.list is written here from the host's Debian
+ * entry, so the host's own apt sources stay untouched)
+ * @apt_dir:	/etc/apt (or a test's copy); NULL: /etc/apt
+ * @cache_dir:	$NESTLAB_CACHE
+ * @suite:	the Debian suite whose binary packages it reaches
+ * @packages:	package names, NULL-terminated
+ * @update, @download:	the two argv vectors (strv_free()); run download in the directory for the .debs
+ * @err:	no Debian entry to copy the archive from, or the state cannot be written
+ *
+ * Return: 0 or -1.
+ */
+int build_apt_private_commands(const char *apt_dir, const char *cache_dir, const char *suite,
+			       const char *const *packages, char ***update, char ***download, nl_error_t *err);
+/* build_apt_debs_in() - the names of the .deb files in @dir, sorted (strv_free()) */
+char **build_apt_debs_in(const char *dir);
+/**
  * build_apt_debs() - binary packages of @suite into @dir, through a private apt state under the cache
  * (the host's apt sources are not touched: a `deb` entry for another suite would let apt upgrade the host)
  */

@@ -304,16 +304,17 @@ int build_apt_source(struct build *b, const char *request, const char *dir, nl_e
 	return build_exec_run(b, &x, err);
 }
 
-/* private_apt() - the -o options of the private state under @state, after writing its sources.list */
-static int private_apt(struct build *b, const char *suite, const char *state, char ***opts, nl_error_t *err)
+/* private_argv() - "apt-get -q -oDir::..." of the private state of @suite under <@cache_dir>/apt/@suite */
+static int private_argv(const char *apt_dir, const char *cache_dir, const char *suite, char ***argv, nl_error_t *err)
 {
 	cleanup_free char *host = build_apt_host_suite();
 	cleanup_free char *uri = NULL, *signed_by = NULL, *list_text = NULL;
+	cleanup_free char *state = xasprintf("%s/apt/%s", cache_dir, suite);
 	cleanup_free char *list = xasprintf("%s/sources.list", state);
 	const char *const dirs[] = { "lists/partial", "archives/partial", "parts" };
-	const char *apt_dir = b->opts->apt_dir ? b->opts->apt_dir : "/etc/apt";
+	char **opts;
 
-	if (build_apt_archive(apt_dir, host, &uri, &signed_by, err) < 0)
+	if (build_apt_archive(apt_dir ? apt_dir : "/etc/apt", host, &uri, &signed_by, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		cleanup_free char *d = xasprintf("%s/%s", state, dirs[i]);
@@ -325,41 +326,73 @@ static int private_apt(struct build *b, const char *suite, const char *state, ch
 			      signed_by ? "] " : "", uri, suite);
 	if (build_write_file(list, list_text, err) < 0)
 		return -1;
-	*opts = xcalloc(1, sizeof(char *));
-	strv_push(opts, "apt-get");
-	strv_push(opts, "-q");
-	strv_pushf(opts, "-oDir::Etc::SourceList=%s", list);
-	strv_pushf(opts, "-oDir::Etc::SourceParts=%s/parts", state);
-	strv_pushf(opts, "-oDir::Etc::Preferences=/dev/null");
-	strv_pushf(opts, "-oDir::Etc::PreferencesParts=%s/parts", state);
-	strv_pushf(opts, "-oDir::State::Lists=%s/lists", state);
-	strv_pushf(opts, "-oDir::Cache=%s", state);
-	strv_pushf(opts, "-oDir::Cache::Archives=%s/archives", state);
-	strv_push(opts, "-oDebug::NoLocking=1");
+	opts = xcalloc(1, sizeof(char *));
+	strv_push(&opts, "apt-get");
+	strv_push(&opts, "-q");
+	strv_pushf(&opts, "-oDir::Etc::SourceList=%s", list);
+	strv_pushf(&opts, "-oDir::Etc::SourceParts=%s/parts", state);
+	strv_pushf(&opts, "-oDir::Etc::Preferences=/dev/null");
+	strv_pushf(&opts, "-oDir::Etc::PreferencesParts=%s/parts", state);
+	strv_pushf(&opts, "-oDir::State::Lists=%s/lists", state);
+	strv_pushf(&opts, "-oDir::Cache=%s", state);
+	strv_pushf(&opts, "-oDir::Cache::Archives=%s/archives", state);
+	strv_push(&opts, "-oDebug::NoLocking=1");
 	if (geteuid() == 0)
-		strv_push(opts, "-oAPT::Sandbox::User=root");
+		strv_push(&opts, "-oAPT::Sandbox::User=root");
+	*argv = opts;
 	return 0;
+}
+
+int build_apt_private_commands(const char *apt_dir, const char *cache_dir, const char *suite,
+			       const char *const *packages, char ***update, char ***download, nl_error_t *err)
+{
+	cleanup_strv char **opts = NULL;
+
+	if (private_argv(apt_dir, cache_dir, suite, &opts, err) < 0)
+		return -1;
+	*update = xcalloc(1, sizeof(char *));
+	*download = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; opts[i]; i++) {
+		strv_push(update, opts[i]);
+		strv_push(download, opts[i]);
+	}
+	strv_push(update, "update");
+	strv_push(download, "download");
+	for (size_t i = 0; packages[i]; i++)
+		strv_pushf(download, "%s/%s", packages[i], suite);
+	return 0;
+}
+
+static int cmp_deb_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **build_apt_debs_in(const char *dir)
+{
+	char **names = xcalloc(1, sizeof(char *));
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n > 4 && !strcmp(de->d_name + n - 4, ".deb"))
+			strv_push(&names, de->d_name);
+	}
+	if (d)
+		closedir(d);
+	qsort(names, strv_len(names), sizeof(char *), cmp_deb_names);
+	return names;
 }
 
 int build_apt_debs(struct build *b, const char *suite, const char *const *packages, const char *dir, nl_error_t *err)
 {
-	cleanup_free char *state = xasprintf("%s/apt/%s", b->cache_dir, suite);
-	cleanup_strv char **opts = NULL;
 	cleanup_strv char **update = NULL;
 	cleanup_strv char **download = NULL;
 
-	if (private_apt(b, suite, state, &opts, err) < 0)
+	if (build_apt_private_commands(b->opts->apt_dir, b->cache_dir, suite, packages, &update, &download, err) < 0)
 		return -1;
-	update = xcalloc(1, sizeof(char *));
-	download = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; opts[i]; i++) {
-		strv_push(&update, opts[i]);
-		strv_push(&download, opts[i]);
-	}
-	strv_push(&update, "update");
-	strv_push(&download, "download");
-	for (size_t i = 0; packages[i]; i++)
-		strv_pushf(&download, "%s/%s", packages[i], suite);
 	{
 		struct build_exec x1 = { .what = "apt-get update (private)", .argv = update };
 		struct build_exec x2 = { .what = "apt-get download", .argv = download, .cwd = dir };

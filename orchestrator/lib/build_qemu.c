@@ -15,7 +15,6 @@
  *
  * Only the emulator target is built (`ninja qemu-system-x86_64`): the unit tests' objects are not needed.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,30 +63,6 @@ static const struct build_artefact qemu_artefacts[] = {
 	{ "@BUILD@/qemu-system-x86_64", "qemu-system-x86_64" },
 };
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* debs_in() - the .deb files of @dir, sorted */
-static char **debs_in(const char *dir)
-{
-	char **names = xcalloc(1, sizeof(char *));
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	while (d && (de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-
-		if (n > 4 && !strcmp(de->d_name + n - 4, ".deb"))
-			strv_push(&names, de->d_name);
-	}
-	if (d)
-		closedir(d);
-	qsort(names, strv_len(names), sizeof(char *), cmp_names);
-	return names;
-}
-
 /* qemu_tools_fetch() - download and unpack the trixie .debs into a staging root, stamp it */
 static int qemu_tools_fetch(struct build *b, const char *staging, nl_error_t *err)
 {
@@ -102,7 +77,7 @@ static int qemu_tools_fetch(struct build *b, const char *staging, nl_error_t *er
 		return -1;
 	if (build_apt_debs(b, QEMU_TOOLS_SUITE, qemu_tool_packages, debs_dir, err) < 0)
 		return -1;
-	debs = debs_in(debs_dir);
+	debs = build_apt_debs_in(debs_dir);
 	if (strv_len(debs) != strv_len((char **)qemu_tool_packages))
 		return nl_error(err, 0, "apt-get download left %zu .deb files in %s, expected %zu", strv_len(debs),
 				debs_dir, strv_len((char **)qemu_tool_packages));
