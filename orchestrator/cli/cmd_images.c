@@ -22,7 +22,8 @@ static void images_usage(FILE *out)
 	fprintf(out,
 		"Usage: nestlab images [OPTIONS]\n"
 		"       nestlab images --collect-logs DISK RUN_DIR\n\n"
-		"Build the L1 and L2 images from images/l1 and images/l2 into $NESTLAB_CACHE/images, each\n"
+		"Build the L1 and L2 images from images/l1, images/l2 and images/l2-dpdk (DPDK's testpmd\n"
+		"from Debian's packages) into $NESTLAB_CACHE/images, each\n"
 		"step cached by the sha256 of its inputs; <cache>/images/current/l1.img is the L1 disk\n"
 		"(raw ext4, root=/dev/vda). A second run with nothing changed only hashes its inputs.\n\n"
 		"Options:\n"
@@ -43,11 +44,15 @@ static void print_result(const struct image_result *res, const struct image_ctx 
 	printf("root     %s\n", res->l1_root);
 	if (res->l2_initrd)
 		printf("l2       %s (%s)\n", res->l2_initrd, res->l2_built ? "built" : "cached");
+	if (res->l2_dpdk_initrd)
+		printf("l2-dpdk  %s (%s)\n", res->l2_dpdk_initrd, res->l2_dpdk_built ? "built" : "cached");
 	printf("dir      %s\n", res->dir);
 	if (res->rootfs_built)
 		printf("timing   rootfs %.1f s\n", res->rootfs_ms / 1000.0);
 	if (res->l2_built)
 		printf("timing   l2 %.1f s\n", res->l2_ms / 1000.0);
+	if (res->l2_dpdk_built)
+		printf("timing   l2-dpdk %.1f s\n", res->l2_dpdk_ms / 1000.0);
 	if (res->l1_built)
 		printf("timing   l1 %.1f s\n", res->l1_ms / 1000.0);
 	printf("log      %s\n", ctx->log_path);

@@ -3,9 +3,9 @@
  * image.c - `nestlab images`: resolve the inputs, key every artefact by content, build what is missing
  *
  * The steps and their caches are described in image.h. This file holds the parts that are not
- * libguestfs (image_guestfs.c), cpio (image_cpio.c), the L2 contents (image_l2.c) or the seed
- * (image_seed.c): input resolution, the recipe tree walk shared by hashing and copying, the keys,
- * mmdebstrap, the cache directories and the `current` link, and l1.info.
+ * libguestfs (image_guestfs.c), cpio (image_cpio.c), the L2 contents and their Debian packages
+ * (image_l2.c, image_closure.c) or the seed (image_seed.c): input resolution, the recipe tree walk shared
+ * by hashing and copying, the keys, mmdebstrap, the cache directories and the `current` link, and l1.info.
  *
  * Recipe files are hashed by what git keeps of them: relative path, type, the executable bit, bytes
  * or link target. So a fresh checkout with another umask or mtime has the same keys.
@@ -32,6 +32,8 @@
 /* bump when the way an artefact is made changes without any recipe file changing */
 #define IMAGE_ROOTFS_FORMAT "nestlab-rootfs-1"
 #define IMAGE_L2_FORMAT "nestlab-l2-1"
+#define IMAGE_DEBS_FORMAT "nestlab-l2-debs-1"
+#define IMAGE_L2_DPDK_FORMAT "nestlab-l2-dpdk-1"
 #define IMAGE_L1_FORMAT "nestlab-l1-1"
 
 /* mmdebstrap options, part of the rootfs key (man mmdebstrap) */
@@ -457,6 +459,40 @@ static int l2_key(const struct image_config *cfg, char ***manifest, char key[SHA
 	return 0;
 }
 
+/* debs_key() - the dpdk image's package list and the suite they come from */
+static int debs_key(const struct image_config *cfg, char key[SHA256_HEX_BYTES], nl_error_t *err)
+{
+	cleanup_free char *packages = xasprintf("%s/l2-dpdk/packages", cfg->recipe_dir);
+	struct sha256 h;
+
+	sha256_init(&h);
+	sha256_update_str(&h, IMAGE_DEBS_FORMAT);
+	if (sha256_update_file(&h, packages, err) < 0) {
+		sha256_final_hex(&h, key);
+		return nl_error_wrap(err, "dpdk L2 package list");
+	}
+	sha256_update_str(&h, cfg->suite);
+	sha256_final_hex(&h, key);
+	return 0;
+}
+
+/* l2_dpdk_key() - the minimal image's key, the packages' key and images/l2-dpdk */
+static int l2_dpdk_key(const struct image_config *cfg, const struct image_keys *keys, char key[SHA256_HEX_BYTES],
+		       nl_error_t *err)
+{
+	cleanup_free char *dir = xasprintf("%s/l2-dpdk", cfg->recipe_dir);
+	struct sha256 h;
+	int ret;
+
+	sha256_init(&h);
+	sha256_update_str(&h, IMAGE_L2_DPDK_FORMAT);
+	sha256_update_str(&h, keys->l2);
+	sha256_update_str(&h, keys->debs);
+	ret = image_hash_tree(&h, dir, err);
+	sha256_final_hex(&h, key);
+	return ret;
+}
+
 int image_keys_compute(const struct image_config *cfg, struct image_keys *keys, nl_error_t *err)
 {
 	cleanup_free char *l1_dir = xasprintf("%s/l1", cfg->recipe_dir);
@@ -464,16 +500,20 @@ int image_keys_compute(const struct image_config *cfg, struct image_keys *keys, 
 	char size[32];
 
 	*keys = (struct image_keys){ 0 };
-	if (rootfs_key(cfg, keys->rootfs, err) < 0 || l2_key(cfg, &keys->manifest, keys->l2, err) < 0) {
+	if (rootfs_key(cfg, keys->rootfs, err) < 0 || l2_key(cfg, &keys->manifest, keys->l2, err) < 0 ||
+	    debs_key(cfg, keys->debs, err) < 0 || l2_dpdk_key(cfg, keys, keys->l2_dpdk, err) < 0) {
 		image_keys_release(keys);
 		return -1;
 	}
 	strv_pushf(&keys->manifest, "rootfs: %s (%s %s)", keys->rootfs, cfg->suite, cfg->mirror);
 	strv_pushf(&keys->manifest, "l2: %s", keys->l2);
+	strv_pushf(&keys->manifest, "debs: %s (images/l2-dpdk/packages, %s)", keys->debs, cfg->suite);
+	strv_pushf(&keys->manifest, "l2-dpdk: %s", keys->l2_dpdk);
 	sha256_init(&h);
 	sha256_update_str(&h, IMAGE_L1_FORMAT);
 	sha256_update_str(&h, keys->rootfs);
 	sha256_update_str(&h, keys->l2);
+	sha256_update_str(&h, keys->l2_dpdk);
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)IMAGE_L1_SIZE_BYTES);
 	sha256_update_str(&h, size);
 	if (image_hash_tree(&h, l1_dir, err) < 0 || add_file_identity(&h, &keys->manifest, "kernel", cfg->kernel, err) < 0 ||
@@ -496,31 +536,51 @@ void image_keys_release(struct image_keys *keys)
 
 /* ---- the steps --------------------------------------------------------------------------------- */
 
-/* package_list() - the non-comment lines of images/l1/packages joined by commas */
-static int package_list(const struct image_config *cfg, char **out, nl_error_t *err)
+int image_recipe_lines(const char *path, char ***lines, nl_error_t *err)
 {
-	cleanup_free char *path = xasprintf("%s/l1/packages", cfg->recipe_dir);
 	cleanup_free char *text = read_file_text(path);
-	struct strbuf sb = STRBUF_INIT;
 
+	*lines = xcalloc(1, sizeof(char *));
 	if (!text)
 		return nl_error(err, errno, "read %s", path);
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *end;
 
 		line += strspn(line, " \t");
-		end = line + strcspn(line, " \t#");
+		end = line + strcspn(line, "#");
+		while (end > line && strchr(" \t\r", end[-1]))
+			end--;
 		if (line == end)
 			continue;
 		*end = '\0';
-		if (strspn(line, "abcdefghijklmnopqrstuvwxyz0123456789+-.:=") != strlen(line)) {
-			strbuf_release(&sb);
-			return nl_error(err, EINVAL, "%s: '%s' is not a Debian package name", path, line);
-		}
-		strbuf_printf(&sb, "%s%s", sb.len ? "," : "", line);
+		strv_push(lines, line);
 	}
-	if (!sb.len)
+	return 0;
+}
+
+int image_package_list(const char *path, char ***names, nl_error_t *err)
+{
+	if (image_recipe_lines(path, names, err) < 0)
+		return -1;
+	for (size_t i = 0; (*names)[i]; i++)
+		if (strspn((*names)[i], "abcdefghijklmnopqrstuvwxyz0123456789+-.:=") != strlen((*names)[i]))
+			return nl_error(err, EINVAL, "%s: '%s' is not a Debian package name", path, (*names)[i]);
+	if (!(*names)[0])
 		return nl_error(err, EINVAL, "%s: no packages", path);
+	return 0;
+}
+
+/* package_list() - the packages of images/l1/packages joined by commas (mmdebstrap --include) */
+static int package_list(const struct image_config *cfg, char **out, nl_error_t *err)
+{
+	cleanup_free char *path = xasprintf("%s/l1/packages", cfg->recipe_dir);
+	cleanup_strv char **names = NULL;
+	struct strbuf sb = STRBUF_INIT;
+
+	if (image_package_list(path, &names, err) < 0)
+		return -1;
+	for (size_t i = 0; names[i]; i++)
+		strbuf_printf(&sb, "%s%s", i ? "," : "", names[i]);
 	*out = strbuf_detach(&sb);
 	return 0;
 }
@@ -556,6 +616,43 @@ static int wait_interruptible(struct proc *p, int timeout_ms, nl_error_t *err)
 }
 
 /**
+ * exec_logged() - run @argv with its output appended to the build log; SIGINT/SIGTERM end it
+ * @ctx:	log
+ * @argv:	the program and its arguments
+ * @cwd:	working directory, or NULL
+ * @timeout_ms:	limit
+ * @grace_ms:	SIGTERM -> SIGKILL delay when it is stopped
+ * @err:	start failure, exit status, timeout or EINTR
+ */
+static int exec_logged(struct image_ctx *ctx, char **argv, const char *cwd, int timeout_ms, unsigned grace_ms,
+		       nl_error_t *err)
+{
+	cleanup_proc struct proc p = PROC_INIT;
+
+	for (size_t i = 0; argv[i]; i++)
+		strv_push(&p.argv, argv[i]);
+	p.cwd = cwd;
+	p.stdin_io.mode = PROC_IO_NULL;
+	if (ctx->log_path) {
+		fflush(ctx->log);
+		p.stdout_io = (struct proc_io){ PROC_IO_FILE_APPEND, ctx->log_path };
+		p.stderr_io.mode = PROC_IO_STDOUT;
+	}
+	p.grace_ms = grace_ms;
+	/* started before the loop blocks SIGINT/SIGTERM, so that the child does not inherit the mask */
+	if (proc_start(&p, err) < 0)
+		return -1;
+	return wait_interruptible(&p, timeout_ms, err);
+}
+
+int image_exec(struct image_ctx *ctx, char **argv, const char *cwd, int timeout_ms, nl_error_t *err)
+{
+	if (exec_logged(ctx, argv, cwd, timeout_ms, PROC_GRACE_MS_DEFAULT, err) < 0)
+		return nl_error_wrap(err, "%s (its output is in %s)", argv[0], ctx->log_path ? ctx->log_path : "the build log");
+	return 0;
+}
+
+/**
  * rootfs_build() - mmdebstrap the L1 root file system into @out (via @out.tmp)
  * @cfg:	suite, mirror, package list
  * @ctx:	mmdebstrap's output goes to the build log
@@ -566,32 +663,22 @@ static int rootfs_build(const struct image_config *cfg, struct image_ctx *ctx, c
 {
 	cleanup_free char *tmp = xasprintf("%s.tmp", out);
 	cleanup_free char *include = NULL;
-	cleanup_proc struct proc p = PROC_INIT;
-	int rc;
+	cleanup_strv char **argv = xcalloc(1, sizeof(char *));
 
 	if (package_list(cfg, &include, err) < 0)
 		return -1;
-	strv_push(&p.argv, "mmdebstrap");
+	strv_push(&argv, "mmdebstrap");
 	for (size_t i = 0; i < ARRAY_SIZE(mmdebstrap_options); i++)
-		strv_push(&p.argv, mmdebstrap_options[i]);
-	strv_pushf(&p.argv, "--include=%s", include);
-	strv_push(&p.argv, cfg->suite);
-	strv_push(&p.argv, tmp);
-	strv_push(&p.argv, cfg->mirror);
-	p.stdin_io.mode = PROC_IO_NULL;
-	if (ctx->log_path) {
-		fflush(ctx->log);
-		p.stdout_io = (struct proc_io){ PROC_IO_FILE_APPEND, ctx->log_path };
-		p.stderr_io.mode = PROC_IO_STDOUT;
-	}
-	p.grace_ms = IMAGE_MMDEBSTRAP_GRACE_MS;
+		strv_push(&argv, mmdebstrap_options[i]);
+	strv_pushf(&argv, "--include=%s", include);
+	strv_push(&argv, cfg->suite);
+	strv_push(&argv, tmp);
+	strv_push(&argv, cfg->mirror);
 	image_log(ctx, "rootfs: mmdebstrap %s (%s) -> %s", cfg->suite, include, out);
-	/* started before the loop blocks SIGINT/SIGTERM, so that mmdebstrap does not inherit the mask */
-	if (proc_start(&p, err) < 0)
-		return nl_error_wrap(err, "rootfs: install mmdebstrap ('make deps')");
-	rc = wait_interruptible(&p, IMAGE_MMDEBSTRAP_TIMEOUT_MS, err);
-	if (rc < 0) {
+	if (exec_logged(ctx, argv, NULL, IMAGE_MMDEBSTRAP_TIMEOUT_MS, IMAGE_MMDEBSTRAP_GRACE_MS, err) < 0) {
 		unlink(tmp);
+		if ((*err)->errnum == ENOENT)
+			nl_error_wrap(err, "rootfs: install mmdebstrap ('make deps')");
 		return nl_error_wrap(err, "rootfs: mmdebstrap failed (its output is in %s)",
 				     ctx->log_path ? ctx->log_path : "the build log");
 	}
@@ -633,23 +720,57 @@ static int ensure_rootfs(const struct image_config *cfg, struct image_ctx *ctx, 
 	return 0;
 }
 
-/* ensure_l2() - the cached L2 initramfs, built when missing; *path: its file (caller frees) */
+/* the host paths of both L2 initramfs images (owned) */
+struct l2_paths {
+	char *minimal, *dpdk;
+};
+
+static void l2_paths_release(struct l2_paths *l2)
+{
+	free(l2->minimal);
+	free(l2->dpdk);
+	*l2 = (struct l2_paths){ 0 };
+}
+
+/**
+ * ensure_l2() - both cached L2 initramfs images, each built when missing
+ * @cfg, @ctx, @keys:	inputs, log, keys
+ * @res:		l2_built, l2_ms, l2_dpdk_built, l2_dpdk_ms
+ * @l2:			their paths (l2_paths_release())
+ * @err:		error
+ *
+ * The dpdk image needs the Debian packages only when it is built: a cached one needs no network.
+ */
 static int ensure_l2(const struct image_config *cfg, struct image_ctx *ctx, const struct image_keys *keys,
-		     struct image_result *res, char **path, nl_error_t *err)
+		     struct image_result *res, struct l2_paths *l2, nl_error_t *err)
 {
 	cleanup_free char *dir = xasprintf("%s/images/l2/%s", cfg->cache_dir, keys->l2);
+	cleanup_free char *dpdk_dir = xasprintf("%s/images/l2/%s", cfg->cache_dir, keys->l2_dpdk);
+	cleanup_free char *debs_root = NULL;
 	uint64_t start = now_ms();
 
-	*path = xasprintf("%s/minimal.cpio.gz", dir);
-	if (!cfg->rebuild && image_file_exists(*path)) {
-		image_log(ctx, "L2: cached %s", *path);
+	l2->minimal = xasprintf("%s/minimal.cpio.gz", dir);
+	l2->dpdk = xasprintf("%s/dpdk.cpio.gz", dpdk_dir);
+	if (!cfg->rebuild && image_file_exists(l2->minimal)) {
+		image_log(ctx, "L2: cached %s", l2->minimal);
+	} else {
+		if (fs_mkdir_p(dir, err) < 0 || image_l2_build(cfg, l2->minimal, err) < 0)
+			return nl_error_wrap(err, "L2 initramfs");
+		res->l2_built = true;
+		res->l2_ms = since(start);
+		image_log(ctx, "L2: built %s in %.1f s", l2->minimal, res->l2_ms / 1000.0);
+	}
+	if (!cfg->rebuild && image_file_exists(l2->dpdk)) {
+		image_log(ctx, "L2 dpdk: cached %s", l2->dpdk);
 		return 0;
 	}
-	if (fs_mkdir_p(dir, err) < 0 || image_l2_build(cfg, *path, err) < 0)
-		return nl_error_wrap(err, "L2 initramfs");
-	res->l2_built = true;
-	res->l2_ms = since(start);
-	image_log(ctx, "L2: built %s in %.1f s", *path, res->l2_ms / 1000.0);
+	start = now_ms();
+	if (image_l2_debs_ensure(cfg, ctx, keys->debs, &debs_root, err) < 0 || fs_mkdir_p(dpdk_dir, err) < 0 ||
+	    image_l2_dpdk_build(cfg, debs_root, l2->dpdk, err) < 0)
+		return nl_error_wrap(err, "dpdk L2 initramfs");
+	res->l2_dpdk_built = true;
+	res->l2_dpdk_ms = since(start);
+	image_log(ctx, "L2 dpdk: built %s in %.1f s", l2->dpdk, res->l2_dpdk_ms / 1000.0);
 	return 0;
 }
 
@@ -738,7 +859,7 @@ static char *current_key(const struct image_config *cfg)
 static void prune_l1(const struct image_config *cfg, struct image_ctx *ctx, const char *keep, const char *previous)
 {
 	static const char *const files[] = { "l1.img", "l1.img.tmp", "l1.info", "l1.info.tmp", "manifest",
-					     "manifest.tmp", "minimal.cpio.gz" };
+					     "manifest.tmp", "minimal.cpio.gz", "dpdk.cpio.gz" };
 	cleanup_free char *dir = xasprintf("%s/images/l1", cfg->cache_dir);
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -792,17 +913,17 @@ static int lock_images(const struct image_config *cfg, nl_error_t *err)
  * @err:		error
  */
 static int ensure_l1(const struct image_config *cfg, struct image_ctx *ctx, const struct image_keys *keys,
-		     const char *rootfs, const char *l2, struct image_result *res, nl_error_t *err)
+		     const char *rootfs, const struct l2_paths *l2, struct image_result *res, nl_error_t *err)
 {
+	const struct image_l2_initrds initrds = { l2->minimal, l2->dpdk };
 	cleanup_free char *tmp = NULL;
-	cleanup_free char *l2_copy = NULL;
 	uint64_t start = now_ms();
 
 	res->dir = xasprintf("%s/images/l1/%s", cfg->cache_dir, keys->l1);
 	res->l1_image = xasprintf("%s/l1.img", res->dir);
 	res->l1_root = xstrdup("/dev/vda");
-	l2_copy = xasprintf("%s/minimal.cpio.gz", res->dir);
-	res->l2_initrd = xstrdup(l2_copy);
+	res->l2_initrd = xasprintf("%s/minimal.cpio.gz", res->dir);
+	res->l2_dpdk_initrd = xasprintf("%s/dpdk.cpio.gz", res->dir);
 	if (!cfg->rebuild && image_file_exists(res->l1_image)) {
 		image_log(ctx, "L1: cached %s", res->l1_image);
 		return 0;
@@ -811,12 +932,12 @@ static int ensure_l1(const struct image_config *cfg, struct image_ctx *ctx, cons
 	if (fs_mkdir_p(res->dir, err) < 0)
 		return -1;
 	image_log(ctx, "L1: composing %s with libguestfs", res->l1_image);
-	if (image_l1_compose(cfg, ctx, rootfs, l2, tmp, err) < 0) {
+	if (image_l1_compose(cfg, ctx, rootfs, &initrds, tmp, err) < 0) {
 		unlink(tmp);
 		return nl_error_wrap(err, "L1 image (libguestfs messages are in %s)",
 				     ctx->log_path ? ctx->log_path : "the build log");
 	}
-	if (copy_file(l2, l2_copy, err) < 0 ||
+	if (copy_file(l2->minimal, res->l2_initrd, err) < 0 || copy_file(l2->dpdk, res->l2_dpdk_initrd, err) < 0 ||
 	    write_info(res->dir, res->l1_root, keys->l1, NULL, keys->manifest, err) < 0)
 		return -1;
 	if (rename(tmp, res->l1_image) < 0)
@@ -831,9 +952,9 @@ int image_build(const struct image_config *cfg, struct image_ctx *ctx, struct im
 {
 	cleanup_close int lock = -1;
 	cleanup_free char *rootfs = NULL;
-	cleanup_free char *l2 = NULL;
 	cleanup_free char *l1_path = NULL;
 	cleanup_free char *previous = NULL;
+	struct l2_paths l2 = { 0 };
 	struct image_keys keys;
 	int ret = -1;
 
@@ -843,18 +964,20 @@ int image_build(const struct image_config *cfg, struct image_ctx *ctx, struct im
 		return -1;
 	if (image_keys_compute(cfg, &keys, err) < 0)
 		return nl_error_wrap(err, "image keys");
-	image_log(ctx, "keys: rootfs %.12s, L2 %.12s, L1 %.12s", keys.rootfs, keys.l2, keys.l1);
+	image_log(ctx, "keys: rootfs %.12s, L2 %.12s, L2 dpdk %.12s, L1 %.12s", keys.rootfs, keys.l2, keys.l2_dpdk,
+		  keys.l1);
 	/* a cached L1 needs neither the rootfs nor the L2 initramfs (it holds its own copy) */
 	l1_path = xasprintf("%s/images/l1/%s/l1.img", cfg->cache_dir, keys.l1);
 	if ((cfg->rebuild || !image_file_exists(l1_path)) &&
 	    (ensure_l2(cfg, ctx, &keys, res, &l2, err) < 0 || ensure_rootfs(cfg, ctx, &keys, res, &rootfs, err) < 0))
 		goto out;
 	previous = current_key(cfg);
-	if (ensure_l1(cfg, ctx, &keys, rootfs, l2, res, err) < 0 || point_current(cfg, keys.l1, err) < 0)
+	if (ensure_l1(cfg, ctx, &keys, rootfs, &l2, res, err) < 0 || point_current(cfg, keys.l1, err) < 0)
 		goto out;
 	prune_l1(cfg, ctx, keys.l1, previous);
 	ret = 0;
 out:
+	l2_paths_release(&l2);
 	image_keys_release(&keys);
 	return ret;
 }
@@ -864,6 +987,7 @@ void image_result_release(struct image_result *res)
 	free(res->l1_image);
 	free(res->l1_root);
 	free(res->l2_initrd);
+	free(res->l2_dpdk_initrd);
 	free(res->dir);
 	*res = (struct image_result){ 0 };
 }
@@ -888,6 +1012,7 @@ static int cloud_key(const struct image_config *cfg, const struct image_keys *ke
 	sha256_update_str(&h, "nestlab-cloud-l1-1");
 	sha256_update_str(&h, ident);
 	sha256_update_str(&h, keys->l2);
+	sha256_update_str(&h, keys->l2_dpdk);
 	if (image_hash_tree(&h, files, err) < 0 || sha256_update_file(&h, firmware, err) < 0) {
 		sha256_final_hex(&h, key);
 		return -1;
@@ -924,9 +1049,9 @@ int image_l1_from_cloud(const struct image_config *cfg, struct image_ctx *ctx, c
 {
 	cleanup_close int lock = -1;
 	cleanup_free char *abs = realpath(source, NULL);
-	cleanup_free char *l2 = NULL;
 	cleanup_free char *tmp = NULL;
 	char key[SHA256_HEX_BYTES];
+	struct l2_paths l2 = { 0 };
 	struct image_keys keys;
 	uint64_t start = now_ms();
 	int ret = -1;
@@ -956,7 +1081,8 @@ int image_l1_from_cloud(const struct image_config *cfg, struct image_ctx *ctx, c
 	if (ensure_l2(cfg, ctx, &keys, res, &l2, err) < 0 || fs_mkdir_p(res->dir, err) < 0 ||
 	    convert_to_raw(ctx, abs, tmp, err) < 0)
 		goto out;
-	if (image_l1_inject(cfg, ctx, tmp, l2, &res->l1_root, err) < 0) {
+	if (image_l1_inject(cfg, ctx, tmp, &(const struct image_l2_initrds){ l2.minimal, l2.dpdk }, &res->l1_root,
+			    err) < 0) {
 		unlink(tmp);
 		nl_error_wrap(err, "l1.image %s (libguestfs messages are in %s)", source,
 			      ctx->log_path ? ctx->log_path : "the build log");
@@ -967,12 +1093,14 @@ int image_l1_from_cloud(const struct image_config *cfg, struct image_ctx *ctx, c
 			nl_error(err, errno, "rename %s", tmp);
 		goto out;
 	}
-	res->l2_initrd = xstrdup(l2);
+	res->l2_initrd = xstrdup(l2.minimal);
+	res->l2_dpdk_initrd = xstrdup(l2.dpdk);
 	res->l1_built = true;
 	res->l1_ms = since(start);
 	image_log(ctx, "cloud L1: built %s (root %s) in %.1f s", res->l1_image, res->l1_root, res->l1_ms / 1000.0);
 	ret = 0;
 out:
+	l2_paths_release(&l2);
 	image_keys_release(&keys);
 	return ret;
 }

@@ -10,12 +10,20 @@
  *                                                   mmdebstrap options (the slow step, ~1-3 min)
  *   L2       <cache>/images/l2/<key>/minimal.cpio.gz  newc initramfs written here (image_cpio.c): static
  *                                                   busybox, images/l2/init, the agent, the L2 vfio driver
+ *   debs     <cache>/images/debs/<key>/root/       Debian packages of images/l2-dpdk/packages, fetched
+ *                                                   with apt-get download and unpacked with dpkg -x;
+ *                                                   key: the package list and suite
+ *   L2 dpdk  <cache>/images/l2/<key>/dpdk.cpio.gz  the minimal contents plus DPDK's testpmd with its
+ *                                                   shared-library closure (image_closure.c) and
+ *                                                   images/l2-dpdk/files; key: the L2 and debs keys and
+ *                                                   images/l2-dpdk
  *   L1       <cache>/images/l1/<key>/l1.img         unpartitioned ext4 (raw) composed with libguestfs from
  *                                                   the rootfs, images/l1/files*, the agent, the static
  *                                                   QEMU and /boot/l2 (kernel + L2 initramfs); booted with
  *                                                   root=/dev/vda by direct kernel boot
  *
- * and points <cache>/images/current at the L1 directory (l1.img, l1.info, minimal.cpio.gz, manifest).
+ * and points <cache>/images/current at the L1 directory (l1.img, l1.info, minimal.cpio.gz, dpdk.cpio.gz,
+ * manifest). L1 carries both initramfs images in /boot/l2/.
  * Each run boots a throwaway qcow2 overlay of l1.img (`qemu-img create -f qcow2 -F raw -b ...`; use the
  * realpath of current/l1.img as the backing file so that a later rebuild cannot change a run's base),
  * plus the per-run NoCloud seed of image_seed_write() as a second, read-only virtio disk.
@@ -53,12 +61,15 @@ struct plan;
 #define IMAGE_L1_QEMU "/usr/local/bin/qemu-system-x86_64"
 #define IMAGE_L1_L2_KERNEL "/boot/l2/vmlinuz"
 #define IMAGE_L1_L2_INITRD "/boot/l2/minimal.cpio.gz"
+#define IMAGE_L1_L2_INITRD_DPDK "/boot/l2/dpdk.cpio.gz"
 #define IMAGE_L1_VFIO_BIND "/usr/local/sbin/nestlab-vfio-bind"
 #define IMAGE_L1_AGENT_ENV "/etc/nestlab/agent.env"
 #define IMAGE_L1_RUN_ENV "/etc/nestlab/run.env"
 /* paths inside L2 */
 #define IMAGE_L2_AGENT "/sbin/nestlab-agent"
 #define IMAGE_L2_VFIO_NIC "/bin/nestlab-vfio-nic"
+#define IMAGE_L2_TESTPMD "/bin/nestlab-testpmd"	/* dpdk image: starts and drives dpdk-testpmd */
+#define IMAGE_DEBS_TIMEOUT_MS (10 * 60 * 1000)	/* apt-get update / download of the dpdk packages */
 
 /* every input of a build, resolved (image_config_init_default()); strings owned */
 struct image_config {
@@ -115,6 +126,8 @@ void image_log(struct image_ctx *ctx, const char *fmt, ...) PRINTF_FMT(2, 3);
 struct image_keys {
 	char rootfs[SHA256_HEX_BYTES];
 	char l2[SHA256_HEX_BYTES];
+	char debs[SHA256_HEX_BYTES];	/* the Debian packages of the dpdk L2 image */
+	char l2_dpdk[SHA256_HEX_BYTES];
 	char l1[SHA256_HEX_BYTES];
 	char **manifest;	/* "what: identity" lines the L1 key was computed from */
 };
@@ -138,9 +151,10 @@ struct image_result {
 	char *l1_image;		/* the L1 disk (raw) */
 	char *l1_root;		/* its root device on L1's kernel command line, e.g. /dev/vda */
 	char *l2_initrd;	/* host copy of the L2 initramfs */
+	char *l2_dpdk_initrd;	/* host copy of the dpdk L2 initramfs */
 	char *dir;		/* the keyed directory; <cache>/images/current points here (default image) */
-	bool rootfs_built, l2_built, l1_built;	/* false: taken from the cache */
-	uint64_t rootfs_ms, l2_ms, l1_ms;	/* time spent building each (0 when cached) */
+	bool rootfs_built, l2_built, l2_dpdk_built, l1_built;	/* false: taken from the cache */
+	uint64_t rootfs_ms, l2_ms, l2_dpdk_ms, l1_ms;	/* time spent building each (0 when cached) */
 };
 void image_result_release(struct image_result *res);
 
@@ -204,14 +218,94 @@ int image_collect_logs(const char *disk, const char *run_dir, nl_error_t *err);
  */
 int image_l2_build(const struct image_config *cfg, const char *path, nl_error_t *err);
 
+/**
+ * image_l2_dpdk_build() - write the dpdk L2 initramfs: the minimal contents, the shared-library closure
+ * of the files images/l2-dpdk/include names inside @debs_root, and images/l2-dpdk/files
+ * @cfg:	as image_l2_build(), and images/l2-dpdk/
+ * @debs_root:	the unpacked Debian packages (image_l2_debs_ensure())
+ * @path:	output file (written to @path.tmp, then renamed)
+ * @err:	error; a library no package provides is named with the object that needs it
+ *
+ * Return: 0 or -1 with @err set.
+ */
+int image_l2_dpdk_build(const struct image_config *cfg, const char *debs_root, const char *path, nl_error_t *err);
+
+/**
+ * image_l2_debs_ensure() - the packages of images/l2-dpdk/packages, downloaded (apt-get download through
+ * nestlab's private apt state, build_apt_private_argv()) and unpacked (dpkg -x) once per key
+ * @cfg, @ctx:	inputs (suite, cache) and log
+ * @key:	keys->debs
+ * @root:	<cache>/images/debs/@key/root (caller frees)
+ * @err:	error, naming the build log
+ *
+ * <cache>/images/debs/@key/manifest (each .deb and its sha256) is written last: it marks a complete
+ * download. Return: 0 or -1 with @err set.
+ */
+int image_l2_debs_ensure(const struct image_config *cfg, struct image_ctx *ctx, const char *key, char **root,
+			 nl_error_t *err);
+
+/* ---- image_closure.c: shared-library closure of ELF files in an unpacked root ---------------------- */
+
+/* what the dynamic loader reads of one ELF file (strings owned) */
+struct image_elf_deps {
+	char *interp;		/* PT_INTERP, e.g. "/lib64/ld-linux-x86-64.so.2", or NULL (static, library) */
+	char **needed;		/* DT_NEEDED in order */
+	char *runpath, *rpath;	/* DT_RUNPATH, DT_RPATH, or NULL */
+};
+
+/**
+ * image_closure_elf_parse() - PT_INTERP, DT_NEEDED, DT_RUNPATH and DT_RPATH of an x86-64 ELF in memory
+ * @data, @len:	the file's bytes (untrusted: every offset is checked)
+ * @out:	filled (empty lists for a static file); release with image_closure_elf_release(), also on error
+ * @err:	not an x86-64 ELF, or a header, segment or string outside the file
+ *
+ * Return: 0 or -1 with @err set.
+ */
+int image_closure_elf_parse(const void *data, size_t len, struct image_elf_deps *out, nl_error_t *err);
+void image_closure_elf_release(struct image_elf_deps *deps);
+
+/* one file or symlink of a closure */
+struct image_closure_entry {
+	char *rel;		/* path relative to the root: "usr/lib/x86_64-linux-gnu/librte_eal.so.23" */
+	char *link_target;	/* symlinks: the target as stored; NULL for a regular file */
+	unsigned mode;		/* files: 0755 when executable, else 0644 */
+};
+
+/* the files a program needs, sorted by rel */
+struct image_closure {
+	struct image_closure_entry *entries;
+	size_t count;
+};
+
+/**
+ * image_closure_compute() - @roots and everything ld.so loads for them, resolved inside @root
+ * @root:	an unpacked root (host path)
+ * @roots:	paths inside it ("/usr/bin/dpdk-testpmd", a plugin the program dlopen()s), NULL-terminated
+ * @out:	the files and the symlinks that lead to them, sorted; release with image_closure_release()
+ * @err:	a root or a needed library that is missing (named with the object that needs it and the
+ *		directories searched), a malformed ELF, a symlink loop
+ *
+ * Return: 0 or -1 with @err set.
+ */
+int image_closure_compute(const char *root, char *const *roots, struct image_closure *out, nl_error_t *err);
+void image_closure_release(struct image_closure *cl);
+/* image_closure_entry_cmp() - qsort order of entries: by rel */
+int image_closure_entry_cmp(const void *a, const void *b);
+
 /* ---- image_guestfs.c: composing and injecting L1 with libguestfs -------------------------------- */
+
+/* the L2 initramfs images L1 carries in /boot/l2/ (host paths) */
+struct image_l2_initrds {
+	const char *minimal;	/* IMAGE_L1_L2_INITRD */
+	const char *dpdk;	/* IMAGE_L1_L2_INITRD_DPDK */
+};
 
 /* image_l1_compose() - make the ext4 @out from the rootfs tarball, recipes and artefacts */
 int image_l1_compose(const struct image_config *cfg, struct image_ctx *ctx, const char *rootfs_tar,
-		     const char *l2_initrd, const char *out, nl_error_t *err);
+		     const struct image_l2_initrds *l2, const char *out, nl_error_t *err);
 /* image_l1_inject() - inject the L1 payload into the raw disk @disk; *root: root device for L1 */
 int image_l1_inject(const struct image_config *cfg, struct image_ctx *ctx, const char *disk,
-		    const char *l2_initrd, char **root, nl_error_t *err);
+		    const struct image_l2_initrds *l2, char **root, nl_error_t *err);
 
 /*
  * image_testing_cloud_image() - tests: a cloud-style disk like Debian's genericcloud (qcow2, GPT, ext4

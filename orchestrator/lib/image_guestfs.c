@@ -182,18 +182,19 @@ static int copy_tree(guestfs_h *g, const struct image_config *cfg, const char *n
  * @g:		handle with the L1 root mounted at /
  * @cfg:	inputs
  * @ctx:	log
- * @l2_initrd:	the L2 initramfs (host path)
+ * @l2:		the L2 initramfs images (host paths)
  * @err:	error
  */
 static int install_payload(guestfs_h *g, const struct image_config *cfg, struct image_ctx *ctx,
-			   const char *l2_initrd, nl_error_t *err)
+			   const struct image_l2_initrds *l2, nl_error_t *err)
 {
-	image_log(ctx, "L1 payload: agent, %s, L2 kernel %s, L2 initramfs", cfg->qemu ? cfg->qemu : "no QEMU",
-		  cfg->kernel);
+	image_log(ctx, "L1 payload: agent, %s, L2 kernel %s, L2 initramfs minimal and dpdk",
+		  cfg->qemu ? cfg->qemu : "no QEMU", cfg->kernel);
 	if (upload(g, cfg->agent, IMAGE_L1_AGENT, 0755, err) < 0 ||
 	    (cfg->qemu && upload(g, cfg->qemu, IMAGE_L1_QEMU, 0755, err) < 0) ||
 	    upload(g, cfg->kernel, IMAGE_L1_L2_KERNEL, 0644, err) < 0 ||
-	    upload(g, l2_initrd, IMAGE_L1_L2_INITRD, 0644, err) < 0 || copy_tree(g, cfg, "files", err) < 0)
+	    upload(g, l2->minimal, IMAGE_L1_L2_INITRD, 0644, err) < 0 ||
+	    upload(g, l2->dpdk, IMAGE_L1_L2_INITRD_DPDK, 0644, err) < 0 || copy_tree(g, cfg, "files", err) < 0)
 		return -1;
 	if (guestfs_mkdir_p(g, "/etc/nestlab") < 0)
 		return gerr(g, err, "mkdir /etc/nestlab");
@@ -223,7 +224,7 @@ static int create_sparse(const char *path, nl_error_t *err)
 }
 
 int image_l1_compose(const struct image_config *cfg, struct image_ctx *ctx, const char *rootfs_tar,
-		     const char *l2_initrd, const char *out, nl_error_t *err)
+		     const struct image_l2_initrds *l2, const char *out, nl_error_t *err)
 {
 	cleanup_guestfs guestfs_h *g = NULL;
 	uint64_t start = now_ms();
@@ -243,7 +244,7 @@ int image_l1_compose(const struct image_config *cfg, struct image_ctx *ctx, cons
 	if (guestfs_tar_in(g, rootfs_tar, "/") < 0)
 		return gerr(g, err, "unpack %s", rootfs_tar);
 	image_log(ctx, "L1: rootfs unpacked at %.1f s", (now_ms() - start) / 1000.0);
-	if (install_payload(g, cfg, ctx, l2_initrd, err) < 0 || copy_tree(g, cfg, "files-built", err) < 0)
+	if (install_payload(g, cfg, ctx, l2, err) < 0 || copy_tree(g, cfg, "files-built", err) < 0)
 		return -1;
 	/* every run is a new machine: systemd makes a machine-id on first boot of each overlay */
 	if (guestfs_write(g, "/etc/machine-id", "", 0) < 0)
@@ -333,7 +334,7 @@ static int install_firmware(guestfs_h *g, const struct image_config *cfg, nl_err
 }
 
 int image_l1_inject(const struct image_config *cfg, struct image_ctx *ctx, const char *disk,
-		    const char *l2_initrd, char **root, nl_error_t *err)
+		    const struct image_l2_initrds *l2, char **root, nl_error_t *err)
 {
 	cleanup_guestfs guestfs_h *g = NULL;
 	cleanup_free char *inspected = NULL;
@@ -350,7 +351,7 @@ int image_l1_inject(const struct image_config *cfg, struct image_ctx *ctx, const
 		return nl_error(err, 0, "no systemd and cloud-init in the image (/lib/systemd/systemd, "
 				"/usr/bin/cloud-init): use a cloud image such as Debian's genericcloud");
 	image_log(ctx, "cloud L1: root %s (%s), injecting", inspected, *root);
-	if (install_payload(g, cfg, ctx, l2_initrd, err) < 0 || install_firmware(g, cfg, err) < 0)
+	if (install_payload(g, cfg, ctx, l2, err) < 0 || install_firmware(g, cfg, err) < 0)
 		return -1;
 	return finish(g, err);
 }

@@ -25,5 +25,17 @@ typedef int (*image_tree_fn)(const struct image_tree_entry *entry, void *opaque,
 int image_tree_walk(const char *root, image_tree_fn fn, void *opaque, nl_error_t *err);
 /* image_file_exists() - @path is a regular file (after symlinks) */
 bool image_file_exists(const char *path);
+/*
+ * image_package_list() - the package names of a recipe list (one per line, '#' comments, blank lines),
+ * each checked to be a Debian package name; at least one. Return: 0 or -1 with @err set.
+ */
+int image_package_list(const char *path, char ***names, nl_error_t *err);
+/* image_recipe_lines() - the non-comment, non-blank lines of @path, trimmed (none is fine) */
+int image_recipe_lines(const char *path, char ***lines, nl_error_t *err);
+/*
+ * image_exec() - run @argv (in @cwd, or inherited when NULL) with its output appended to the build log,
+ * at most @timeout_ms; SIGINT and SIGTERM end it (EINTR). Return: 0 or -1 with @err naming the log.
+ */
+int image_exec(struct image_ctx *ctx, char **argv, const char *cwd, int timeout_ms, nl_error_t *err);
 
 #endif /* NESTLAB_IMAGE_INTERNAL_H */

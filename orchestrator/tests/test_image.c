@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test_image.c - unit tests for image.c, image_cpio.c, image_l2.c, image_seed.c and image_guestfs.c
+ * test_image.c - unit tests for image.c, image_cpio.c, image_l2.c, image_closure.c, image_seed.c and
+ * image_guestfs.c
  *
  * Archives and file systems are parsed back by readers written here from the format descriptions
  * (not by the writer's own code), and cross-checked with GNU cpio, fsck.fat and mtools when they are
  * installed. One test boots the libguestfs appliance (about 30 s under TCG); NESTLAB_QUICK=1 skips it.
  */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -133,6 +135,19 @@ static int cpio_parse(const char *buf, size_t len, struct cpio_entry *out, int m
 	}
 	test_diag("cpio: no trailer");
 	return -1;
+}
+
+/* gunzip_file() - the decompressed bytes of @path appended to @out (nothing when it cannot be read) */
+static void gunzip_file(const char *path, struct strbuf *out)
+{
+	gzFile gz = gzopen(path, "rb");
+	char buf[65536];
+	int n;
+
+	while (gz && (n = gzread(gz, buf, sizeof(buf))) > 0)
+		strbuf_add(out, buf, (size_t)n);
+	if (gz)
+		gzclose(gz);
 }
 
 static const struct cpio_entry *cpio_find(const struct cpio_entry *e, int n, const char *name)
@@ -585,10 +600,12 @@ static int fixture_init(struct fixture *fx)
 	{
 		cleanup_free char *l1 = xasprintf("%s/images/l1/files/etc", d);
 		cleanup_free char *l2 = xasprintf("%s/images/l2", d);
+		cleanup_free char *dpdk = xasprintf("%s/images/l2-dpdk/files/bin", d);
 		cleanup_free char *art = xasprintf("%s/art", d);
 		cleanup_error nl_error_t err = NULL;
 
-		if (fs_mkdir_p(l1, &err) < 0 || fs_mkdir_p(l2, &err) < 0 || fs_mkdir_p(art, &err) < 0)
+		if (fs_mkdir_p(l1, &err) < 0 || fs_mkdir_p(l2, &err) < 0 || fs_mkdir_p(dpdk, &err) < 0 ||
+		    fs_mkdir_p(art, &err) < 0)
 			return -1;
 	}
 	{
@@ -596,6 +613,9 @@ static int fixture_init(struct fixture *fx)
 			{ "images/l1/packages", "systemd\ncloud-init # the datasource\n" },
 			{ "images/l1/files/etc/x.conf", "x=1\n" },
 			{ "images/l2/init", "#!/bin/sh\n" },
+			{ "images/l2-dpdk/packages", "dpdk-dev # testpmd\nlibc6\n" },
+			{ "images/l2-dpdk/include", "# the program\n/usr/bin/app\n" },
+			{ "images/l2-dpdk/files/bin/helper", "#!/bin/sh\n" },
 			{ "art/agent", "agent" },	{ "art/busybox", "busybox" },
 			{ "art/bzImage", "kernel" },	{ "art/qemu", "qemu" },
 		};
@@ -635,9 +655,9 @@ static int keys_of(const struct image_config *cfg, struct image_keys *keys)
 	return 0;
 }
 
-/* changed() - apply @edit to the fixture file @rel and say which of the three keys changed */
+/* changed() - apply @edit to the fixture file @rel and say which keys changed: rootfs, L2, L2 dpdk, L1 */
 static int changed(struct fixture *fx, const struct image_keys *base, const char *rel, const char *text, mode_t mode,
-		   char which[4])
+		   char which[5])
 {
 	cleanup_free char *p = xasprintf("%s/%s", fx->dir, rel);
 	struct image_keys k;
@@ -646,8 +666,9 @@ static int changed(struct fixture *fx, const struct image_keys *base, const char
 		return -1;
 	which[0] = strcmp(k.rootfs, base->rootfs) ? 'R' : '-';
 	which[1] = strcmp(k.l2, base->l2) ? '2' : '-';
-	which[2] = strcmp(k.l1, base->l1) ? '1' : '-';
-	which[3] = '\0';
+	which[2] = strcmp(k.l2_dpdk, base->l2_dpdk) ? 'D' : '-';
+	which[3] = strcmp(k.l1, base->l1) ? '1' : '-';
+	which[4] = '\0';
 	image_keys_release(&k);
 	return 0;
 }
@@ -656,7 +677,7 @@ static int test_keys_sensitivity(void)
 {
 	struct fixture fx;
 	struct image_keys base, again;
-	char which[4];
+	char which[5];
 	int ret = TEST_FAIL;
 
 	CHECK(fixture_init(&fx) == 0);
@@ -664,7 +685,7 @@ static int test_keys_sensitivity(void)
 		goto out;
 	/* stable, and an mtime alone changes nothing */
 	if (strcmp(base.l1, again.l1) || strlen(base.l1) != 64 || changed(&fx, &base, "images/l1/files/etc/x.conf", "x=1\n", 0644, which) ||
-	    strcmp(which, "---"))
+	    strcmp(which, "----"))
 		goto out;
 	{
 		static const struct {
@@ -672,14 +693,18 @@ static int test_keys_sensitivity(void)
 			mode_t mode;
 			const char *expect;
 		} cases[] = {
-			{ "images/l1/files/etc/x.conf", "x=2\n", 0644, "--1" },
-			{ "images/l1/files/etc/x.conf", "x=2\n", 0755, "--1" },	/* the exec bit counts */
-			{ "images/l1/packages", "systemd\ncloud-init\npciutils\n", 0644, "R-1" },
-			{ "images/l2/init", "#!/bin/sh\necho\n", 0755, "-21" },
-			{ "art/agent", "agent2", 0755, "-21" },
-			{ "art/busybox", "busybox2", 0755, "-21" },
-			{ "art/bzImage", "kernel2", 0644, "--1" },
-			{ "art/qemu", "qemu2", 0755, "--1" },
+			{ "images/l1/files/etc/x.conf", "x=2\n", 0644, "---1" },
+			{ "images/l1/files/etc/x.conf", "x=2\n", 0755, "---1" },	/* the exec bit counts */
+			{ "images/l1/packages", "systemd\ncloud-init\npciutils\n", 0644, "R--1" },
+			/* the dpdk image holds the minimal one: it changes with it */
+			{ "images/l2/init", "#!/bin/sh\necho\n", 0755, "-2D1" },
+			{ "art/agent", "agent2", 0755, "-2D1" },
+			{ "art/busybox", "busybox2", 0755, "-2D1" },
+			{ "images/l2-dpdk/packages", "dpdk-dev\nlibc6\nlibnuma1\n", 0644, "--D1" },
+			{ "images/l2-dpdk/include", "/usr/bin/app\n/usr/lib/plugin.so\n", 0644, "--D1" },
+			{ "images/l2-dpdk/files/bin/helper", "#!/bin/sh\nexit 0\n", 0755, "--D1" },
+			{ "art/bzImage", "kernel2", 0644, "---1" },
+			{ "art/qemu", "qemu2", 0755, "---1" },
 		};
 		struct image_keys cur = base;
 
@@ -695,7 +720,7 @@ static int test_keys_sensitivity(void)
 			if (keys_of(&fx.cfg, &cur) < 0)
 				goto out;
 		}
-		CHECK(cur.manifest && strv_len(cur.manifest) > 4);
+		CHECK(cur.manifest && strv_len(cur.manifest) > 6);
 		image_keys_release(&cur);
 	}
 	ret = TEST_PASS;
@@ -747,8 +772,6 @@ static int test_l2_initramfs(void)
 	cleanup_strbuf struct strbuf raw = STRBUF_INIT;
 	struct cpio_entry e[64];
 	const struct cpio_entry *f;
-	char buf[65536];
-	gzFile gz;
 	int n, ret = TEST_FAIL;
 
 	CHECK(fixture_init(&fx) == 0);
@@ -757,11 +780,7 @@ static int test_l2_initramfs(void)
 		test_diag("%s", err->msg);
 		goto out;
 	}
-	gz = gzopen(path, "rb");
-	while (gz && (n = gzread(gz, buf, sizeof(buf))) > 0)
-		strbuf_add(&raw, buf, (size_t)n);
-	if (gz)
-		gzclose(gz);
+	gunzip_file(path, &raw);
 	n = cpio_parse(raw.str, raw.len, e, 64);
 	if (n < 10 || !(f = cpio_find(e, n, "init")) || f->mode != (S_IFREG | 0755) ||
 	    !(f = cpio_find(e, n, "bin/busybox")) || f->size != 7 || !(f = cpio_find(e, n, "bin/sh")) ||
@@ -770,6 +789,290 @@ static int test_l2_initramfs(void)
 	    f->mode != (S_IFDIR | 01777) || cpio_find(e, n, "bin/nestlab-vfio-nic")) {
 		test_diag("unexpected L2 archive (%d entries)", n);
 		goto out;
+	}
+	ret = TEST_PASS;
+out:
+	fixture_release(&fx);
+	return ret;
+}
+
+/* ---- the shared-library closure (image_closure.c) ------------------------------------------------- */
+
+#define ELF_BASE 0x400000u
+
+/*
+ * make_elf() - a small x86-64 ELF written from the gABI: one PT_LOAD over the whole file, PT_INTERP when
+ * @interp is set, and a PT_DYNAMIC with DT_NEEDED for each of @needed, DT_RUNPATH @runpath when set,
+ * DT_STRTAB (an address inside the PT_LOAD) and DT_STRSZ. Returns its length.
+ */
+static size_t make_elf(uint8_t *buf, size_t cap, const char *interp, const char *const *needed, const char *runpath)
+{
+	Elf64_Ehdr eh = { .e_ident = { ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3, ELFCLASS64, ELFDATA2LSB, EV_CURRENT },
+			  .e_type = ET_DYN, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
+			  .e_phoff = sizeof(Elf64_Ehdr), .e_ehsize = sizeof(Elf64_Ehdr),
+			  .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = 3 };
+	Elf64_Phdr ph[3] = { 0 };
+	Elf64_Dyn dyn[16];
+	size_t off = sizeof(eh) + sizeof(ph), interp_off = off, str_off, str_len = 1, dyn_off, n = 0;
+
+	memset(buf, 0, cap);
+	if (interp) {
+		memcpy(buf + off, interp, strlen(interp) + 1);
+		off += strlen(interp) + 1;
+	}
+	str_off = off;
+	for (size_t i = 0; needed && needed[i]; i++) {
+		memcpy(buf + str_off + str_len, needed[i], strlen(needed[i]) + 1);
+		dyn[n++] = (Elf64_Dyn){ .d_tag = DT_NEEDED, .d_un.d_val = str_len };
+		str_len += strlen(needed[i]) + 1;
+	}
+	if (runpath) {
+		memcpy(buf + str_off + str_len, runpath, strlen(runpath) + 1);
+		dyn[n++] = (Elf64_Dyn){ .d_tag = DT_RUNPATH, .d_un.d_val = str_len };
+		str_len += strlen(runpath) + 1;
+	}
+	dyn[n++] = (Elf64_Dyn){ .d_tag = DT_STRTAB, .d_un.d_ptr = ELF_BASE + str_off };
+	dyn[n++] = (Elf64_Dyn){ .d_tag = DT_STRSZ, .d_un.d_val = str_len };
+	dyn[n++] = (Elf64_Dyn){ .d_tag = DT_NULL };
+	dyn_off = (str_off + str_len + 7) & ~(size_t)7;
+	memcpy(buf + dyn_off, dyn, n * sizeof(*dyn));
+	off = dyn_off + n * sizeof(*dyn);
+	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0, .p_vaddr = ELF_BASE, .p_filesz = off, .p_memsz = off };
+	ph[1] = (Elf64_Phdr){ .p_type = interp ? PT_INTERP : PT_NULL, .p_offset = interp_off,
+			      .p_filesz = interp ? strlen(interp) + 1 : 0 };
+	ph[2] = (Elf64_Phdr){ .p_type = PT_DYNAMIC, .p_offset = dyn_off, .p_vaddr = ELF_BASE + dyn_off,
+			      .p_filesz = n * sizeof(*dyn) };
+	memcpy(buf, &eh, sizeof(eh));
+	memcpy(buf + sizeof(eh), ph, sizeof(ph));
+	return off;
+}
+
+static int test_closure_elf_parse(void)
+{
+	static uint8_t buf[4096];
+	const char *const needed[] = { "librte_eal.so.23", "libc.so.6", NULL };
+	struct image_elf_deps deps;
+	cleanup_error nl_error_t err = NULL;
+	size_t len = make_elf(buf, sizeof(buf), "/lib64/ld-linux-x86-64.so.2", needed, "$ORIGIN/../lib");
+
+	CHECK(image_closure_elf_parse(buf, len, &deps, &err) == 0);
+	CHECK_STR(deps.interp, "/lib64/ld-linux-x86-64.so.2");
+	CHECK(strv_len(deps.needed) == 2);
+	CHECK_STR(deps.needed[0], "librte_eal.so.23");
+	CHECK_STR(deps.needed[1], "libc.so.6");
+	CHECK_STR(deps.runpath, "$ORIGIN/../lib");
+	CHECK(deps.rpath == NULL);
+	image_closure_elf_release(&deps);
+	/* untrusted bytes: every cut of the file is an error or a smaller answer, never a crash */
+	for (size_t cut = 0; cut < len; cut++) {
+		nl_error_t e2 = NULL;
+
+		if (image_closure_elf_parse(buf, cut, &deps, &e2) < 0)
+			nl_error_release(&e2);
+		image_closure_elf_release(&deps);
+	}
+	CHECK(image_closure_elf_parse("#!/bin/sh\nexit 0\n", 17, &deps, &err) < 0);
+	CHECK_CONTAINS(err->msg, "not an ELF file");
+	image_closure_elf_release(&deps);
+	nl_error_release(&err);
+	{
+		const char *const bad[] = { "../evil.so", NULL };
+
+		len = make_elf(buf, sizeof(buf), NULL, bad, NULL);
+		CHECK(image_closure_elf_parse(buf, len, &deps, &err) < 0);
+		image_closure_elf_release(&deps);
+		nl_error_release(&err);
+	}
+	/* DT_STRTAB pointing outside every PT_LOAD */
+	len = make_elf(buf, sizeof(buf), NULL, needed, NULL);
+	for (size_t off = 0; off + sizeof(Elf64_Dyn) <= len; off += 8) {
+		Elf64_Dyn d;
+
+		memcpy(&d, buf + off, sizeof(d));
+		if (d.d_tag == DT_STRTAB && d.d_un.d_ptr >= ELF_BASE && d.d_un.d_ptr < ELF_BASE + len) {
+			d.d_un.d_ptr = 0x7fff0000;
+			memcpy(buf + off, &d, sizeof(d));
+			break;
+		}
+	}
+	CHECK(image_closure_elf_parse(buf, len, &deps, &err) < 0);
+	CHECK_CONTAINS(err->msg, "DT_STRTAB");
+	image_closure_elf_release(&deps);
+	return TEST_PASS;
+}
+
+/* put_elf() - make_elf() into @root/@rel (parents created) */
+static int put_elf(const char *root, const char *rel, const char *interp, const char *const *needed,
+		   const char *runpath)
+{
+	static uint8_t buf[4096];
+	cleanup_free char *path = xasprintf("%s/%s", root, rel);
+	cleanup_free char *dir = xstrdup(path);
+	cleanup_error nl_error_t err = NULL;
+	cleanup_close int fd = -1;
+	size_t len = make_elf(buf, sizeof(buf), interp, needed, runpath);
+
+	*strrchr(dir, '/') = '\0';
+	if (fs_mkdir_p(dir, &err) < 0)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	return fd >= 0 && write(fd, buf, len) == (ssize_t)len ? 0 : -1;
+}
+
+/* put_link() - symlink @root/@rel -> @target */
+static int put_link(const char *root, const char *rel, const char *target)
+{
+	cleanup_free char *path = xasprintf("%s/%s", root, rel);
+
+	return symlink(target, path);
+}
+
+/*
+ * closure_root() - an unpacked root like Debian's: a program with a loader behind an absolute symlink,
+ * RUNPATH with $ORIGIN to a library behind a relative symlink, a plugin reached through a directory
+ * symlink, a decoy of an already loaded soname in a system directory, and files nothing needs
+ */
+static char *closure_root(void)
+{
+	char *d = tmp_dir("closure");
+	const char *const app[] = { "liba.so.1", "libb.so.2", NULL };
+	const char *const libc[] = { "ld-linux-x86-64.so.2", NULL };
+	const char *const a[] = { "libc.so.6", NULL };
+	const char *const b[] = { "libc.so.6", "liba.so.1", NULL };
+	const char *const plugin[] = { "libb.so.2", "libc.so.6", NULL };
+	const char *const app2[] = { "libmissing.so.9", NULL };
+
+	if (!d || put_elf(d, "usr/bin/app", "/lib64/ld-linux-x86-64.so.2", app, "$ORIGIN/../lib/app") < 0 ||
+	    put_elf(d, "usr/bin/app2", "/lib64/ld-linux-x86-64.so.2", app2, NULL) < 0 ||
+	    put_elf(d, "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", NULL, NULL, NULL) < 0 ||
+	    put_elf(d, "lib/x86_64-linux-gnu/libc.so.6", NULL, libc, NULL) < 0 ||
+	    put_elf(d, "usr/lib/app/liba.so.1.0", NULL, a, NULL) < 0 ||
+	    put_elf(d, "usr/lib/x86_64-linux-gnu/liba.so.1", NULL, NULL, NULL) < 0 ||	/* decoy */
+	    put_elf(d, "usr/lib/x86_64-linux-gnu/libb.so.2", NULL, b, NULL) < 0 ||
+	    put_elf(d, "usr/lib/x86_64-linux-gnu/plug/p.so.1", NULL, plugin, NULL) < 0 ||
+	    put_elf(d, "usr/lib/x86_64-linux-gnu/unused.so.1", NULL, NULL, NULL) < 0 ||
+	    put_link(d, "usr/lib/app/liba.so.1", "liba.so.1.0") < 0 || mkdir(xasprintf("%s/lib64", d), 0755) < 0 ||
+	    put_link(d, "lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2") < 0 ||
+	    put_link(d, "usr/lib/plugins", "x86_64-linux-gnu/plug") < 0) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static int test_closure_compute(void)
+{
+	static const char *const expect[][2] = {
+		{ "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", NULL },
+		{ "lib/x86_64-linux-gnu/libc.so.6", NULL },
+		{ "lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" },
+		{ "usr/bin/app", NULL },
+		{ "usr/lib/app/liba.so.1", "liba.so.1.0" },
+		{ "usr/lib/app/liba.so.1.0", NULL },
+		{ "usr/lib/plugins", "x86_64-linux-gnu/plug" },
+		{ "usr/lib/x86_64-linux-gnu/libb.so.2", NULL },
+		{ "usr/lib/x86_64-linux-gnu/plug/p.so.1", NULL },
+	};
+	cleanup_free char *root = closure_root();
+	char *roots[] = { (char *)"/usr/bin/app", (char *)"usr/lib/plugins/p.so.1", NULL };
+	char *missing[] = { (char *)"/usr/bin/app2", NULL };
+	char *absent[] = { (char *)"/usr/bin/none", NULL };
+	struct image_closure cl;
+	cleanup_error nl_error_t err = NULL;
+
+	CHECK(root);
+	if (image_closure_compute(root, roots, &cl, &err) < 0) {
+		test_diag("%s", err->msg);
+		return TEST_FAIL;
+	}
+	for (size_t i = 0; i < cl.count; i++)
+		test_diag("%s %s", cl.entries[i].rel, cl.entries[i].link_target ? cl.entries[i].link_target : "");
+	CHECK(cl.count == ARRAY_SIZE(expect));
+	for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
+		CHECK_STR(cl.entries[i].rel, expect[i][0]);
+		CHECK(!expect[i][1] == !cl.entries[i].link_target);
+		if (expect[i][1])
+			CHECK_STR(cl.entries[i].link_target, expect[i][1]);
+	}
+	CHECK(cl.entries[3].mode == 0755);
+	image_closure_release(&cl);
+
+	CHECK(image_closure_compute(root, missing, &cl, &err) < 0);
+	CHECK_CONTAINS(err->msg, "/usr/bin/app2 needs libmissing.so.9, which is in none of");
+	CHECK_CONTAINS(err->msg, "/usr/lib/x86_64-linux-gnu");
+	CHECK(cl.count == 0);
+	nl_error_release(&err);
+	CHECK(image_closure_compute(root, absent, &cl, &err) < 0);
+	CHECK_CONTAINS(err->msg, "/usr/bin/none: not found");
+	nl_error_release(&err);
+	/* a symlink loop ends */
+	CHECK(put_link(root, "usr/bin/loop", "loop") == 0);
+	absent[0] = (char *)"usr/bin/loop";
+	CHECK(image_closure_compute(root, absent, &cl, &err) < 0);
+	CHECK_CONTAINS(err->msg, "too many symbolic links");
+	return TEST_PASS;
+}
+
+/*
+ * test_l2_dpdk_initramfs() - the dpdk archive is the minimal one plus the closure of
+ * images/l2-dpdk/include in the unpacked packages plus images/l2-dpdk/files, each entry once
+ */
+static int test_l2_dpdk_initramfs(void)
+{
+	struct fixture fx;
+	cleanup_error nl_error_t err = NULL;
+	cleanup_free char *path = NULL, *root = closure_root();
+	cleanup_strbuf struct strbuf raw = STRBUF_INIT;
+	static struct cpio_entry e[128];
+	const struct cpio_entry *f;
+	int n, ret = TEST_FAIL;
+
+	CHECK(root);
+	CHECK(fixture_init(&fx) == 0);
+	path = xasprintf("%s/dpdk.cpio.gz", fx.dir);
+	if (image_l2_dpdk_build(&fx.cfg, root, path, &err) < 0) {
+		test_diag("%s", err->msg);
+		goto out;
+	}
+	gunzip_file(path, &raw);
+	n = cpio_parse(raw.str, raw.len, e, 128);
+	if (n < 0 || n > 128)
+		goto out;
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (!strcmp(e[i].name, e[j].name)) {
+				test_diag("%s twice in the archive", e[i].name);
+				goto out;
+			}
+	if (!(f = cpio_find(e, n, "init")) || !(f = cpio_find(e, n, "bin/busybox")) ||
+	    !(f = cpio_find(e, n, "sbin/nestlab-agent")) || !(f = cpio_find(e, n, "usr/bin/app")) ||
+	    f->mode != (S_IFREG | 0755) || f->size < 64 || memcmp(f->data, ELFMAG, SELFMAG) ||
+	    !(f = cpio_find(e, n, "lib64/ld-linux-x86-64.so.2")) || !S_ISLNK(f->mode) ||
+	    f->size != strlen("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2") ||
+	    !(f = cpio_find(e, n, "usr/lib/app/liba.so.1")) || !S_ISLNK(f->mode) ||
+	    !cpio_find(e, n, "usr/lib/app/liba.so.1.0") || !cpio_find(e, n, "lib/x86_64-linux-gnu/libc.so.6") ||
+	    !(f = cpio_find(e, n, "usr/lib/app")) || !S_ISDIR(f->mode) ||
+	    !(f = cpio_find(e, n, "bin/helper")) || f->mode != (S_IFREG | 0644) ||
+	    cpio_find(e, n, "usr/lib/x86_64-linux-gnu/liba.so.1") || cpio_find(e, n, "usr/bin/app2") ||
+	    cpio_find(e, n, "usr/lib/x86_64-linux-gnu/unused.so.1")) {
+		test_diag("unexpected dpdk L2 archive (%d entries)", n);
+		for (int i = 0; i < n; i++)
+			test_diag("  %s %o", e[i].name, e[i].mode);
+		goto out;
+	}
+	/* a library the packages lack is named with what needs it */
+	{
+		cleanup_free char *include = xasprintf("%s/images/l2-dpdk/include", fx.dir);
+		nl_error_t e2 = NULL;
+
+		if (write_file(include, "/usr/bin/app2\n", 0644) < 0 || image_l2_dpdk_build(&fx.cfg, root, path, &e2) == 0)
+			goto out;
+		if (!strstr(e2->msg, "needs libmissing.so.9") || !strstr(e2->msg, "images/l2-dpdk/packages")) {
+			test_diag("%s", e2->msg);
+			nl_error_release(&e2);
+			goto out;
+		}
+		nl_error_release(&e2);
 	}
 	ret = TEST_PASS;
 out:
@@ -1176,7 +1479,8 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_cpio_gnu),	TEST_CASE(test_gzip),		TEST_CASE(test_fat_layout),
 	TEST_CASE(test_fat_limits),	TEST_CASE(test_seed_format),	TEST_CASE(test_seed_no_assign),
 	TEST_CASE(test_seed_write),	TEST_CASE(test_seed_fsck),	TEST_CASE(test_keys_sensitivity),
-	TEST_CASE(test_tree_walk),	TEST_CASE(test_l2_initramfs),	TEST_CASE(test_l1_info),
+	TEST_CASE(test_tree_walk),	TEST_CASE(test_l2_initramfs),	TEST_CASE(test_closure_elf_parse),
+	TEST_CASE(test_closure_compute), TEST_CASE(test_l2_dpdk_initramfs),	TEST_CASE(test_l1_info),
 	TEST_CASE(test_collect_logs),	TEST_CASE(test_l1_boot),		TEST_CASE(test_cloud_l1_boot),
 };
 
