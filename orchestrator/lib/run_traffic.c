@@ -8,6 +8,16 @@
  * seed + 1 and the peer checks them. The supervisor loop runs while L2's commands run, so the peer
  * keeps sending and receiving; L2's commands write their output to files in /run/nestlab that the run
  * reads back (l2-rx.out, l2-tx.out in the run directory).
+ *
+ * With DPDK (driver: dpdk, the dpdk L2 image) L2 runs testpmd through /bin/nestlab-testpmd: hugepages,
+ * the NIC on vfio-pci inside L2, testpmd interactive on a FIFO. testpmd cannot make or check frame_gen
+ * frames, so the two directions are: an echo (`set fwd macswap`): the peer sends frames of seed + 1,
+ * testpmd swaps their MAC addresses and sends them back, and what comes back is exactly the frame_gen
+ * frame of seed + 1 from the NIC to the peer, which the peer verifies byte for byte as it does L2's own
+ * frames; then L0 -> L2 (`set fwd rxonly`): the peer sends frames of the run's seed and testpmd counts
+ * them (its forward statistics and the port's counters). The rxonly run comes last and leaves testpmd
+ * stopped but running, so that L2's buffers still hold those frames, unchanged, and its vfio mappings
+ * stay for the shadow check, which looks for the last of them in L2's domain.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +26,14 @@
 #include "run_internal.h"
 
 #define VNIC_SOCK RUN_GUEST_DIR "/vfio-nic.sock"
+#define L2_TESTPMD "/bin/nestlab-testpmd"	/* images/l2-dpdk/files/bin/nestlab-testpmd */
+/*
+ * testpmd's mbuf pool: 2048 of 2176 bytes (testpmd wants more than 1024). With the rest of what testpmd
+ * allocates, most of it its per-port state for RTE_MAX_ETHPORTS ports, it maps 10 hugepages of 2 MiB
+ * (5120 pages of 4 KiB) through vfio; 9 with the smallest pool testpmd takes
+ */
+#define TESTPMD_MBUFS 2048
+#define TESTPMD_START_TIMEOUT_MS 180000		/* hugepages, bind, EAL init and link up, nested */
 
 /* run_loop_tick() - let the loop run for @ms (peer I/O); SIGINT ends it with EINTR */
 static bool never(void *opaque UNUSED)
@@ -286,6 +304,192 @@ static int from_l2(struct run *r, nl_error_t *err)
 	return 0;
 }
 
+/* ---- DPDK testpmd ------------------------------------------------------------------------------ */
+
+/* testpmd_stat() - the number after "@key:" in testpmd output at or after @from, or -1 when absent */
+static long long testpmd_stat(const char *from, const char *key)
+{
+	cleanup_free char *pat = xasprintf("%s:", key);
+	const char *p = from ? strstr(from, pat) : NULL;
+
+	if (!p)
+		return -1;
+	p += strlen(pat);
+	p += strspn(p, " ");
+	return *p >= '0' && *p <= '9' ? strtoll(p, NULL, 10) : -1;
+}
+
+/*
+ * testpmd_cmd() - one testpmd command through nestlab-testpmd in L2; its output in *@out (saved as
+ * RUN/l2-testpmd-@save.out when @save is set). Return: 0, or -1 when it failed (the error has testpmd's
+ * output).
+ */
+static int testpmd_cmd(struct run *r, const char *command, const char *save, char **out, nl_error_t *err)
+{
+	cleanup_free char *q = plan_shell_quote(command);
+	const char *sl;
+	int status;
+
+	*out = NULL;
+	run_logf(r, "L2 testpmd: %s", command);
+	if (run_sh(r, 2, 60000, out, &status, err, "%s cmd %s 30", L2_TESTPMD, q) < 0)
+		return -1;
+	if (save) {
+		cleanup_free char *name = xasprintf("l2-testpmd-%s.out", save);
+
+		run_save(r, name, *out, strlen(*out));
+	}
+	sl = run_status_line(*out);
+	if (status != 0 || !sl || strncmp(sl, "ok ", 3))
+		return nl_error(err, 0, "L2: testpmd '%s' failed: %s", command, *out);
+	return 0;
+}
+
+/* testpmd_cmds() - testpmd commands in order, output discarded */
+static int testpmd_cmds(struct run *r, const char *const *commands, nl_error_t *err)
+{
+	for (size_t i = 0; commands[i]; i++) {
+		cleanup_free char *out = NULL;
+
+		if (testpmd_cmd(r, commands[i], NULL, &out, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * l2_setup_dpdk() - nestlab-testpmd start: hugepages (a quarter of L2's memory, 2 MiB each), the NIC on
+ * vfio-pci in L2, testpmd up with the port started
+ */
+static int l2_setup_dpdk(struct run *r, nl_error_t *err)
+{
+	unsigned hugepages = (unsigned)(r->plan->l2.memory_bytes / 4 / (2u << 20));
+	cleanup_free char *out = NULL, *status_line = NULL;
+	int status;
+
+	if (run_sh(r, 2, TESTPMD_START_TIMEOUT_MS, &out, &status, err, "%s start %s %u %u", L2_TESTPMD,
+		   r->plan->nic.l2_bdf, hugepages, TESTPMD_MBUFS) < 0)
+		return -1;
+	run_save(r, "l2-testpmd-start.out", out, strlen(out));
+	status_line = run_line_copy(run_status_line(out));
+	if (status != 0)
+		return nl_error(err, 0, "L2: testpmd did not start: %s (see l2-testpmd-start.out and %s)", status_line,
+				r->plan->l2_console_log);
+	run_logf(r, "L2: testpmd drives %s: %s", r->plan->nic.l2_bdf, status_line);
+	return 0;
+}
+
+/* testpmd_fwd_stats() - "RX n, dropped n, TX n, dropped n" of a stop's forward statistics; caller frees */
+static char *testpmd_fwd_stats(const char *out, long long *rx, long long *rx_dropped, long long *tx)
+{
+	const char *acc = out ? strstr(out, "Accumulated forward statistics") : NULL;
+	long long tx_dropped;
+
+	*rx = testpmd_stat(acc, "RX-packets");
+	*rx_dropped = testpmd_stat(acc, "RX-dropped");
+	*tx = testpmd_stat(acc, "TX-packets");
+	tx_dropped = testpmd_stat(acc, "TX-dropped");
+	return xasprintf("testpmd RX-packets %lld, RX-dropped %lld, TX-packets %lld, TX-dropped %lld", *rx,
+			 *rx_dropped, *tx, tx_dropped);
+}
+
+/*
+ * dpdk_echo() - L0 -> L2 -> L0: testpmd in macswap mode sends every frame back with its addresses
+ * swapped, which makes the peer's frame of seed + 1 to the NIC the frame_gen frame of seed + 1 from the
+ * NIC to the peer: the peer verifies each byte-exact
+ */
+static int dpdk_echo(struct run *r, nl_error_t *err)
+{
+	static const char *const begin[] = { "set fwd macswap", "start", NULL };
+	const struct plan_traffic *t = &r->plan->traffic;
+	cleanup_free char *out = NULL, *stats = NULL, *fwd = NULL, *msg = NULL;
+	uint64_t t0 = now_ms();
+	nl_error_t werr = NULL;
+	long long rx, rx_dropped, tx;
+	bool ok;
+
+	if (testpmd_cmds(r, begin, err) < 0)
+		return -1;
+	r->peer.tx.seed = r->seed + 1;	/* echoed, it is the frame the peer expects from L2 */
+	if (peer_send_frames(&r->peer, 0, t->frames, err) < 0)
+		return -1;
+	if (loop_run_until(&r->loop, peer_rx_complete, &r->peer, (int)r->plan->timeouts.traffic_ms, &werr) < 0) {
+		if (werr->errnum == EINTR) {
+			*err = werr;
+			return -1;
+		}
+		nl_error_release(&werr);
+	}
+	if (run_loop_tick(r, 1000, err) < 0 || testpmd_cmd(r, "stop", "echo", &out, err) < 0)
+		return -1;
+	r->peer.tx.seed = r->seed;
+	fwd = testpmd_fwd_stats(out, &rx, &rx_dropped, &tx);
+	stats = peer_stats_format(&r->peer);
+	ok = r->peer.stats.rx_verified == t->frames && !r->peer.stats.mismatch_seen;
+	if (!ok)
+		msg = xasprintf("peer: %s; %s (l2-testpmd-echo.out)", stats, fwd);
+	run_point(r, ok, now_ms() - t0, msg, "peer.log", "traffic L2->L0: %u frames sent L0->L2 and echoed by testpmd "
+		  "(macswap) in L2, received byte-exact by the peer (%llu verified; %s)", t->frames,
+		  (unsigned long long)r->peer.stats.rx_verified, fwd);
+	return 0;
+}
+
+/*
+ * dpdk_to_l2() - L0 -> L2: testpmd in rxonly mode counts the peer's frames of the run's seed; polled
+ * through `show port stats 0` until they are all in (or the traffic timeout), then stopped, which
+ * prints the forward statistics of the run
+ */
+static int dpdk_to_l2(struct run *r, nl_error_t *err)
+{
+	static const char *const begin[] = { "set fwd rxonly", "start", NULL };
+	const struct plan_traffic *t = &r->plan->traffic;
+	cleanup_free char *out = NULL, *fwd = NULL, *msg = NULL;
+	uint64_t t0 = now_ms();
+	long long base, now = -1, rx, rx_dropped, tx;
+	bool ok;
+
+	if (testpmd_cmd(r, "show port stats 0", NULL, &out, err) < 0)
+		return -1;
+	base = testpmd_stat(out, "RX-packets");
+	if (testpmd_cmds(r, begin, err) < 0 || peer_send_frames(&r->peer, 0, t->frames, err) < 0)
+		return -1;
+	if (loop_run_until(&r->loop, peer_tx_done, &r->peer, (int)r->plan->timeouts.traffic_ms, err) < 0)
+		return nl_error_wrap(err, "peer sending %u frames", t->frames);
+	while (now_ms() - t0 < r->plan->timeouts.traffic_ms) {
+		free(out);
+		if (testpmd_cmd(r, "show port stats 0", NULL, &out, err) < 0)
+			return -1;
+		now = testpmd_stat(out, "RX-packets");
+		if (base >= 0 && now >= base + (long long)t->frames)
+			break;
+		if (run_loop_tick(r, 500, err) < 0)
+			return -1;
+	}
+	free(out);
+	if (testpmd_cmd(r, "stop", "rx", &out, err) < 0)
+		return -1;
+	fwd = testpmd_fwd_stats(out, &rx, &rx_dropped, &tx);
+	ok = rx == (long long)t->frames && rx_dropped == 0;
+	if (!ok)
+		msg = xasprintf("the peer sent %u frames; %s; port RX-packets %lld -> %lld (l2-testpmd-rx.out)", t->frames,
+				fwd, base, now);
+	run_point(r, ok, now_ms() - t0, msg, "l2-testpmd-rx.out", "traffic L0->L2: %u frames (%u..%u bytes) counted "
+		  "by testpmd (rxonly) in L2 (%s)", t->frames, t->size_min, t->size_max, fwd);
+	return 0;
+}
+
+/* run_dpdk() - the echo first, then L0 -> L2, whose frames stay in L2's buffers for the shadow check */
+static int run_dpdk(struct run *r, nl_error_t *err)
+{
+	const struct plan_traffic *t = &r->plan->traffic;
+
+	if ((t->direction == SCN_DIR_BOTH || t->direction == SCN_DIR_FROM_L2) && dpdk_echo(r, err) < 0)
+		return -1;
+	if ((t->direction == SCN_DIR_BOTH || t->direction == SCN_DIR_TO_L2) && dpdk_to_l2(r, err) < 0)
+		return -1;
+	return 0;
+}
+
 int run_traffic(struct run *r, nl_error_t *err)
 {
 	const struct plan_traffic *t = &r->plan->traffic;
@@ -296,12 +500,13 @@ int run_traffic(struct run *r, nl_error_t *err)
 	} else if (r->plan->driver == SCN_DRIVER_VFIO_USER) {
 		if (l2_setup_vfio(r, err) < 0)
 			return -1;
-	} else {
-		return nl_error(err, 0, "workload.driver dpdk: the DPDK L2 image is not available yet; hint: use "
-					"driver: kernel or vfio-user");
+	} else if (l2_setup_dpdk(r, err) < 0) {
+		return -1;
 	}
 	if (!r->plan->checks[SCN_CHECK_TRAFFIC])
 		return 0;
+	if (r->plan->driver == SCN_DRIVER_DPDK)
+		return run_dpdk(r, err);
 	if ((t->direction == SCN_DIR_BOTH || t->direction == SCN_DIR_TO_L2) && to_l2(r, err) < 0)
 		return -1;
 	if ((t->direction == SCN_DIR_BOTH || t->direction == SCN_DIR_FROM_L2) && from_l2(r, err) < 0)
