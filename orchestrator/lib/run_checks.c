@@ -526,7 +526,7 @@ static int frame_landed(struct run *r, struct views *v, struct strbuf *why, stru
 		strbuf_puts(why, "frame bytes: no page in L2's domain to look in; ");
 		return 0;
 	}
-	if (ref->pages > 4096) {
+	if (ref->pages > 16384) {
 		strbuf_printf(why, "frame bytes: L2's domain maps %llu pages, more than nestlab searches; ",
 			      (unsigned long long)ref->pages);
 		return 0;
@@ -537,14 +537,19 @@ static int frame_landed(struct run *r, struct views *v, struct strbuf *why, stru
 		return nl_error(err, ENOMEM, "frame search");
 	strbuf_printf(&cmd, "rm -rf %s/pages; mkdir -p %s/pages && cd %s/pages && %s qmp %s", RUN_GUEST_DIR,
 		      RUN_GUEST_DIR, RUN_GUEST_DIR, RUN_L1_AGENT, r->plan->l2_qmp_sock);
-	for (size_t e = 0; e < ref->count; e++)
+	for (size_t e = 0; e < ref->count && n < ref->pages; e++) {
+		size_t first = n;
+
 		for (uint64_t off = 0; off < ref->extents[e].size_bytes && n < ref->pages; off += SHADOW_PAGE_BYTES) {
 			iovas[n] = ref->extents[e].iova + off;
 			gpas[n] = ref->extents[e].addr + off;
-			strbuf_printf(&cmd, " '{\"execute\":\"pmemsave\",\"arguments\":{\"val\":%llu,\"size\":4096,"
-					    "\"filename\":\"%s/pages/%06zu\"}}'", (unsigned long long)gpas[n], RUN_GUEST_DIR, n);
 			n++;
 		}
+		/* one pmemsave per extent (contiguous in L2's GPA space): the command line stays short */
+		strbuf_printf(&cmd, " '{\"execute\":\"pmemsave\",\"arguments\":{\"val\":%llu,\"size\":%llu,"
+				    "\"filename\":\"%s/pages/%06zu\"}}'", (unsigned long long)gpas[first],
+			      (unsigned long long)(n - first) * SHADOW_PAGE_BYTES, RUN_GUEST_DIR, e);
+	}
 	strbuf_printf(&cmd, " >/dev/null && cat %s/pages/* > %s/pages.bin && echo ok", RUN_GUEST_DIR, RUN_GUEST_DIR);
 	if (run_sh(r, 1, 120000, &out, NULL, err, "%s", cmd.str) < 0)
 		return -1;
@@ -838,11 +843,14 @@ int run_check_unmap(struct run *r, nl_error_t *err)
 	 */
 	if (r->plan->driver == SCN_DRIVER_KERNEL)
 		ret = run_sh(r, 2, 60000, &out, &status, err, "ip link set %s down && sleep 1 && echo down", r->l2_ifname);
+	else if (r->plan->driver == SCN_DRIVER_DPDK)	/* testpmd quits: its vfio container goes, all of it */
+		ret = run_sh(r, 2, 60000, &out, &status, err, "/bin/nestlab-testpmd stop");
 	else
 		ret = vfio_unmap_one(r, &stale, err);
 	if (ret < 0)
 		return -1;
-	run_logf(r, "L2: buffers released (%s)", r->plan->driver == SCN_DRIVER_KERNEL ? "link down" : "one receive buffer");
+	run_logf(r, "L2: buffers released (%s)", r->plan->driver == SCN_DRIVER_KERNEL ? "link down"
+						  : r->plan->driver == SCN_DRIVER_DPDK ? "testpmd quit" : "one receive buffer");
 	if (collect(r, "unmap", &after, &missing, err) < 0)
 		goto out;
 	now = reference_map(&after);
@@ -870,7 +878,7 @@ int run_check_unmap(struct run *r, nl_error_t *err)
 		if (!after.probes[after.n_probes - 1].success)
 			faulted++;
 	}
-	if (r->plan->driver != SCN_DRIVER_KERNEL && n) {
+	if (r->plan->driver == SCN_DRIVER_VFIO_USER && n) {
 		const struct shadow_extent *x = shadow_before.have_l1_table ? shadow_map_find(&shadow_before.l1_table.map, stale)
 									    : NULL;
 
