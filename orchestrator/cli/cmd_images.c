@@ -22,7 +22,7 @@ static void images_usage(FILE *out)
 	fprintf(out,
 		"Usage: nestlab images [OPTIONS]\n"
 		"       nestlab images --collect-logs DISK RUN_DIR\n\n"
-		"Build the L1 and L2 images from images/l1, images/l2 and images/l2-dpdk (DPDK's testpmd\n"
+		"Build the L1 and L2 images from images/l1, images/l2 and images/l2/dpdk (DPDK's testpmd\n"
 		"from Debian's packages) into $NESTLAB_CACHE/images, each\n"
 		"step cached by the sha256 of its inputs; <cache>/images/current/l1.img is the L1 disk\n"
 		"(raw ext4, root=/dev/vda). A second run with nothing changed only hashes its inputs.\n\n"

@@ -441,15 +441,23 @@ static int rootfs_key(const struct image_config *cfg, char key[SHA256_HEX_BYTES]
 	return 0;
 }
 
-/* l2_key() - images/l2 and the binaries that go into the initramfs */
+/*
+ * l2_key() - what the minimal initramfs is made of: images/l2/init, images/l2/files/ and the binaries
+ * (not images/l2/dpdk/, which only the dpdk image uses)
+ */
 static int l2_key(const struct image_config *cfg, char ***manifest, char key[SHA256_HEX_BYTES], nl_error_t *err)
 {
-	cleanup_free char *dir = xasprintf("%s/l2", cfg->recipe_dir);
+	cleanup_free char *init = xasprintf("%s/l2/init", cfg->recipe_dir);
+	cleanup_free char *files = xasprintf("%s/l2/files", cfg->recipe_dir);
 	struct sha256 h;
+	struct stat st;
 
 	sha256_init(&h);
 	sha256_update_str(&h, IMAGE_L2_FORMAT);
-	if (image_hash_tree(&h, dir, err) < 0 || add_file_identity(&h, manifest, "agent", cfg->agent, err) < 0 ||
+	sha256_update_str(&h, "init");
+	if (sha256_update_file(&h, init, err) < 0 ||
+	    (stat(files, &st) == 0 && (sha256_update_str(&h, "files"), image_hash_tree(&h, files, err) < 0)) ||
+	    add_file_identity(&h, manifest, "agent", cfg->agent, err) < 0 ||
 	    add_file_identity(&h, manifest, "busybox", cfg->busybox, err) < 0 ||
 	    add_file_identity(&h, manifest, "vfio-nic", cfg->vfio_nic, err) < 0) {
 		sha256_final_hex(&h, key);
@@ -462,7 +470,7 @@ static int l2_key(const struct image_config *cfg, char ***manifest, char key[SHA
 /* debs_key() - the dpdk image's package list and the suite they come from */
 static int debs_key(const struct image_config *cfg, char key[SHA256_HEX_BYTES], nl_error_t *err)
 {
-	cleanup_free char *packages = xasprintf("%s/l2-dpdk/packages", cfg->recipe_dir);
+	cleanup_free char *packages = xasprintf("%s/l2/dpdk/packages", cfg->recipe_dir);
 	struct sha256 h;
 
 	sha256_init(&h);
@@ -476,11 +484,11 @@ static int debs_key(const struct image_config *cfg, char key[SHA256_HEX_BYTES], 
 	return 0;
 }
 
-/* l2_dpdk_key() - the minimal image's key, the packages' key and images/l2-dpdk */
+/* l2_dpdk_key() - the minimal image's key, the packages' key and images/l2/dpdk */
 static int l2_dpdk_key(const struct image_config *cfg, const struct image_keys *keys, char key[SHA256_HEX_BYTES],
 		       nl_error_t *err)
 {
-	cleanup_free char *dir = xasprintf("%s/l2-dpdk", cfg->recipe_dir);
+	cleanup_free char *dir = xasprintf("%s/l2/dpdk", cfg->recipe_dir);
 	struct sha256 h;
 	int ret;
 
@@ -507,7 +515,7 @@ int image_keys_compute(const struct image_config *cfg, struct image_keys *keys, 
 	}
 	strv_pushf(&keys->manifest, "rootfs: %s (%s %s)", keys->rootfs, cfg->suite, cfg->mirror);
 	strv_pushf(&keys->manifest, "l2: %s", keys->l2);
-	strv_pushf(&keys->manifest, "debs: %s (images/l2-dpdk/packages, %s)", keys->debs, cfg->suite);
+	strv_pushf(&keys->manifest, "debs: %s (images/l2/dpdk/packages, %s)", keys->debs, cfg->suite);
 	strv_pushf(&keys->manifest, "l2-dpdk: %s", keys->l2_dpdk);
 	sha256_init(&h);
 	sha256_update_str(&h, IMAGE_L1_FORMAT);

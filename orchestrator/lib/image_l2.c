@@ -11,11 +11,11 @@
  * inputs give equal bytes.
  *
  * The "dpdk" image is the same plus DPDK's testpmd from Debian: the packages of
- * images/l2-dpdk/packages are downloaded with apt-get through nestlab's private apt state
+ * images/l2/dpdk/packages are downloaded with apt-get through nestlab's private apt state
  * (build_apt_private_argv(), the host's apt sources stay untouched) and unpacked with dpkg -x, once per
- * key, into <cache>/images/debs/<key>/root; the files images/l2-dpdk/include names (dpdk-testpmd, the
+ * key, into <cache>/images/debs/<key>/root; the files images/l2/dpdk/include names (dpdk-testpmd, the
  * EAL plugins it needs) go in with their shared-library closure (image_closure.c: ld.so, libc, the
- * librte_* libraries) at the paths Debian installs them, and images/l2-dpdk/files/ on top (the
+ * librte_* libraries) at the paths Debian installs them, and images/l2/dpdk/files/ on top (the
  * nestlab-testpmd helper that sets up hugepages, binds the NIC to vfio-pci and drives testpmd).
  */
 #include <errno.h>
@@ -112,8 +112,8 @@ static int add_closure(struct image_cpio *c, const char *root, const struct imag
 
 int image_l2_dpdk_build(const struct image_config *cfg, const char *debs_root, const char *path, nl_error_t *err)
 {
-	cleanup_free char *include = xasprintf("%s/l2-dpdk/include", cfg->recipe_dir);
-	cleanup_free char *files = xasprintf("%s/l2-dpdk/files", cfg->recipe_dir);
+	cleanup_free char *include = xasprintf("%s/l2/dpdk/include", cfg->recipe_dir);
+	cleanup_free char *files = xasprintf("%s/l2/dpdk/files", cfg->recipe_dir);
 	cleanup_strv char **roots = NULL;
 	struct image_closure cl = { 0 };
 	struct image_cpio c;
@@ -124,7 +124,7 @@ int image_l2_dpdk_build(const struct image_config *cfg, const char *debs_root, c
 	if (!roots[0])
 		return nl_error(err, EINVAL, "%s names no file to put into the dpdk L2 image", include);
 	if (image_closure_compute(debs_root, roots, &cl, err) < 0)
-		return nl_error_wrap(err, "the files of %s in the packages of images/l2-dpdk/packages (add the "
+		return nl_error_wrap(err, "the files of %s in the packages of images/l2/dpdk/packages (add the "
 					  "package that ships what is missing)", include);
 	image_cpio_init(&c, 0);
 	ret = l2_contents(cfg, &c, err);
@@ -144,7 +144,7 @@ int image_l2_dpdk_build(const struct image_config *cfg, const char *debs_root, c
 /* debs_fetch() - download and unpack the packages into @staging/{debs,root}; @staging/manifest last */
 static int debs_fetch(const struct image_config *cfg, struct image_ctx *ctx, const char *staging, nl_error_t *err)
 {
-	cleanup_free char *list = xasprintf("%s/l2-dpdk/packages", cfg->recipe_dir);
+	cleanup_free char *list = xasprintf("%s/l2/dpdk/packages", cfg->recipe_dir);
 	cleanup_free char *debs_dir = xasprintf("%s/debs", staging);
 	cleanup_free char *root = xasprintf("%s/root", staging);
 	cleanup_free char *manifest = xasprintf("%s/manifest", staging);

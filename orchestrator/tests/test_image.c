@@ -600,7 +600,7 @@ static int fixture_init(struct fixture *fx)
 	{
 		cleanup_free char *l1 = xasprintf("%s/images/l1/files/etc", d);
 		cleanup_free char *l2 = xasprintf("%s/images/l2", d);
-		cleanup_free char *dpdk = xasprintf("%s/images/l2-dpdk/files/bin", d);
+		cleanup_free char *dpdk = xasprintf("%s/images/l2/dpdk/files/bin", d);
 		cleanup_free char *art = xasprintf("%s/art", d);
 		cleanup_error nl_error_t err = NULL;
 
@@ -613,9 +613,9 @@ static int fixture_init(struct fixture *fx)
 			{ "images/l1/packages", "systemd\ncloud-init # the datasource\n" },
 			{ "images/l1/files/etc/x.conf", "x=1\n" },
 			{ "images/l2/init", "#!/bin/sh\n" },
-			{ "images/l2-dpdk/packages", "dpdk-dev # testpmd\nlibc6\n" },
-			{ "images/l2-dpdk/include", "# the program\n/usr/bin/app\n" },
-			{ "images/l2-dpdk/files/bin/helper", "#!/bin/sh\n" },
+			{ "images/l2/dpdk/packages", "dpdk-dev # testpmd\nlibc6\n" },
+			{ "images/l2/dpdk/include", "# the program\n/usr/bin/app\n" },
+			{ "images/l2/dpdk/files/bin/helper", "#!/bin/sh\n" },
 			{ "art/agent", "agent" },	{ "art/busybox", "busybox" },
 			{ "art/bzImage", "kernel" },	{ "art/qemu", "qemu" },
 		};
@@ -700,9 +700,9 @@ static int test_keys_sensitivity(void)
 			{ "images/l2/init", "#!/bin/sh\necho\n", 0755, "-2D1" },
 			{ "art/agent", "agent2", 0755, "-2D1" },
 			{ "art/busybox", "busybox2", 0755, "-2D1" },
-			{ "images/l2-dpdk/packages", "dpdk-dev\nlibc6\nlibnuma1\n", 0644, "--D1" },
-			{ "images/l2-dpdk/include", "/usr/bin/app\n/usr/lib/plugin.so\n", 0644, "--D1" },
-			{ "images/l2-dpdk/files/bin/helper", "#!/bin/sh\nexit 0\n", 0755, "--D1" },
+			{ "images/l2/dpdk/packages", "dpdk-dev\nlibc6\nlibnuma1\n", 0644, "--D1" },
+			{ "images/l2/dpdk/include", "/usr/bin/app\n/usr/lib/plugin.so\n", 0644, "--D1" },
+			{ "images/l2/dpdk/files/bin/helper", "#!/bin/sh\nexit 0\n", 0755, "--D1" },
 			{ "art/bzImage", "kernel2", 0644, "---1" },
 			{ "art/qemu", "qemu2", 0755, "---1" },
 		};
@@ -1015,7 +1015,7 @@ static int test_closure_compute(void)
 
 /*
  * test_l2_dpdk_initramfs() - the dpdk archive is the minimal one plus the closure of
- * images/l2-dpdk/include in the unpacked packages plus images/l2-dpdk/files, each entry once
+ * images/l2/dpdk/include in the unpacked packages plus images/l2/dpdk/files, each entry once
  */
 static int test_l2_dpdk_initramfs(void)
 {
@@ -1062,12 +1062,12 @@ static int test_l2_dpdk_initramfs(void)
 	}
 	/* a library the packages lack is named with what needs it */
 	{
-		cleanup_free char *include = xasprintf("%s/images/l2-dpdk/include", fx.dir);
+		cleanup_free char *include = xasprintf("%s/images/l2/dpdk/include", fx.dir);
 		nl_error_t e2 = NULL;
 
 		if (write_file(include, "/usr/bin/app2\n", 0644) < 0 || image_l2_dpdk_build(&fx.cfg, root, path, &e2) == 0)
 			goto out;
-		if (!strstr(e2->msg, "needs libmissing.so.9") || !strstr(e2->msg, "images/l2-dpdk/packages")) {
+		if (!strstr(e2->msg, "needs libmissing.so.9") || !strstr(e2->msg, "images/l2/dpdk/packages")) {
 			test_diag("%s", e2->msg);
 			nl_error_release(&e2);
 			goto out;
