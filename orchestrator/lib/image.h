@@ -10,13 +10,13 @@
  *                                                   mmdebstrap options (the slow step, ~1-3 min)
  *   L2       <cache>/images/l2/<key>/minimal.cpio.gz  newc initramfs written here (image_cpio.c): static
  *                                                   busybox, images/l2/init, the agent, the L2 vfio driver
- *   debs     <cache>/images/debs/<key>/root/       Debian packages of images/l2-dpdk/packages, fetched
+ *   debs     <cache>/images/debs/<key>/root/       Debian packages of images/l2/dpdk/packages, fetched
  *                                                   with apt-get download and unpacked with dpkg -x;
  *                                                   key: the package list and suite
  *   L2 dpdk  <cache>/images/l2/<key>/dpdk.cpio.gz  the minimal contents plus DPDK's testpmd with its
  *                                                   shared-library closure (image_closure.c) and
- *                                                   images/l2-dpdk/files; key: the L2 and debs keys and
- *                                                   images/l2-dpdk
+ *                                                   images/l2/dpdk/files; key: the L2 and debs keys and
+ *                                                   images/l2/dpdk
  *   L1       <cache>/images/l1/<key>/l1.img         unpartitioned ext4 (raw) composed with libguestfs from
  *                                                   the rootfs, images/l1/files*, the agent, the static
  *                                                   QEMU and /boot/l2 (kernel + L2 initramfs); booted with
@@ -220,8 +220,8 @@ int image_l2_build(const struct image_config *cfg, const char *path, nl_error_t 
 
 /**
  * image_l2_dpdk_build() - write the dpdk L2 initramfs: the minimal contents, the shared-library closure
- * of the files images/l2-dpdk/include names inside @debs_root, and images/l2-dpdk/files
- * @cfg:	as image_l2_build(), and images/l2-dpdk/
+ * of the files images/l2/dpdk/include names inside @debs_root, and images/l2/dpdk/files
+ * @cfg:	as image_l2_build(), and images/l2/dpdk/
  * @debs_root:	the unpacked Debian packages (image_l2_debs_ensure())
  * @path:	output file (written to @path.tmp, then renamed)
  * @err:	error; a library no package provides is named with the object that needs it
@@ -231,7 +231,7 @@ int image_l2_build(const struct image_config *cfg, const char *path, nl_error_t 
 int image_l2_dpdk_build(const struct image_config *cfg, const char *debs_root, const char *path, nl_error_t *err);
 
 /**
- * image_l2_debs_ensure() - the packages of images/l2-dpdk/packages, downloaded (apt-get download through
+ * image_l2_debs_ensure() - the packages of images/l2/dpdk/packages, downloaded (apt-get download through
  * nestlab's private apt state, build_apt_private_argv()) and unpacked (dpkg -x) once per key
  * @cfg, @ctx:	inputs (suite, cache) and log
  * @key:	keys->debs

@@ -26,7 +26,7 @@
 #include "run_internal.h"
 
 #define VNIC_SOCK RUN_GUEST_DIR "/vfio-nic.sock"
-#define L2_TESTPMD "/bin/nestlab-testpmd"	/* images/l2-dpdk/files/bin/nestlab-testpmd */
+#define L2_TESTPMD "/bin/nestlab-testpmd"	/* images/l2/dpdk/files/bin/nestlab-testpmd */
 /*
  * testpmd's mbuf pool: 2048 of 2176 bytes (testpmd wants more than 1024). With the rest of what testpmd
  * allocates, most of it its per-port state for RTE_MAX_ETHPORTS ports, it maps 10 hugepages of 2 MiB
