@@ -19,7 +19,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DNESTLAB_VERSION='"$(VERSION)"' \
-             -Iorchestrator/lib $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+             -ffile-prefix-map=$(CURDIR)=. -Iorchestrator/lib $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TAP_DRIVER := $(firstword $(wildcard /usr/share/automake-*/tap-driver.sh))
 FUZZ_SECONDS ?= 600
@@ -138,6 +138,14 @@ AGENT_OBJS := $(AGENT_SRCS:orchestrator/%.c=$(BUILD)/%.o) \
               $(BUILD)/lib/agent_proto.o $(BUILD)/lib/util.o $(BUILD)/lib/error.o
 
 all: $(BUILD)/nestlab-agent
+
+# The guest binaries go into the images, which are cached by their bytes. So they carry a version made
+# of the sources they are built from rather than git's, and (-ffile-prefix-map above) no absolute build
+# path: the same sources give the same binaries in any commit and any checkout, and the images stay cached.
+GUEST_SRCS := $(sort $(wildcard orchestrator/agent/*.[ch] orchestrator/vfio-nic/*.[ch])) \
+              $(foreach m,agent_proto util error frame_gen vnic_ring vnic_cmd,orchestrator/lib/$(m).c orchestrator/lib/$(m).h)
+GUEST_VERSION := src-$(shell cat $(GUEST_SRCS) | sha256sum | cut -c1-12)
+$(BUILD)/agent/%.o $(BUILD)/vfio-nic/%.o: VERSION = $(GUEST_VERSION)
 
 $(BUILD)/nestlab-agent: $(AGENT_OBJS)
 	$(CC) $(CFLAGS) -static -o $@ $^
