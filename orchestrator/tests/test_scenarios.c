@@ -105,49 +105,46 @@ static bool quick(void)
 	return getenv("NESTLAB_QUICK") && *getenv("NESTLAB_QUICK") && strcmp(getenv("NESTLAB_QUICK"), "0");
 }
 
-/* test_nested_igb() - make scenario-nested-igb: every point ok */
-static int test_nested_igb(void)
+/*
+ * expect_all_ok() - run scenario @name: exit status 0, no `not ok`, no Bail out!, and an `ok` point
+ * containing each of the NULL-terminated @points
+ */
+static int expect_all_ok(const char *name, const char *const *points)
 {
 	struct run_result r = { 0 };
-	int ret = TEST_FAIL;
+	bool ok;
 
 	if (quick())
 		return test_skip("NESTLAB_QUICK is set: the end-to-end scenario run is skipped");
-	if (run_scenario("nested-igb", &r) < 0 || !r.tap)
-		goto out;
-	if (r.status != 0 || tap_line(r.tap, "not ok", "") || strstr(r.tap, "Bail out!") ||
-	    !tap_line(r.tap, "ok ", "traffic L0->L2") || !tap_line(r.tap, "ok ", "traffic L2->L0") ||
-	    !tap_line(r.tap, "ok ", "shadow consistency") || !tap_line(r.tap, "ok ", "after unmap") ||
-	    !tap_line(r.tap, "ok ", "IOMMU in use") || !tap_line(r.tap, "ok ", "no unexpected DMAR faults")) {
-		show(&r);
-		goto out;
+	if (run_scenario(name, &r) < 0 || !r.tap) {
+		run_result_release(&r);
+		return TEST_FAIL;
 	}
-	ret = TEST_PASS;
-out:
+	ok = r.status == 0 && !tap_line(r.tap, "not ok", "") && !strstr(r.tap, "Bail out!");
+	for (const char *const *p = points; ok && *p; p++)
+		if (!tap_line(r.tap, "ok ", *p)) {
+			test_diag("no `ok` point containing \"%s\"", *p);
+			ok = false;
+		}
+	if (!ok)
+		show(&r);
 	run_result_release(&r);
-	return ret;
+	return ok ? TEST_PASS : TEST_FAIL;
+}
+
+/* test_nested_igb() - make scenario-nested-igb: every point ok */
+static int test_nested_igb(void)
+{
+	return expect_all_ok("nested-igb", (const char *const[]){ "traffic L0->L2", "traffic L2->L0", "IOMMU in use",
+								  "shadow consistency", "after unmap",
+								  "no unexpected DMAR faults", NULL });
 }
 
 /* test_nested_igb_vfio() - the userspace VFIO driver in L2, and a DMA to a stale IOVA blocked */
 static int test_nested_igb_vfio(void)
 {
-	struct run_result r = { 0 };
-	int ret = TEST_FAIL;
-
-	if (quick())
-		return test_skip("NESTLAB_QUICK is set: the end-to-end scenario run is skipped");
-	if (run_scenario("nested-igb-vfio", &r) < 0 || !r.tap)
-		goto out;
-	if (r.status != 0 || tap_line(r.tap, "not ok", "") || strstr(r.tap, "Bail out!") ||
-	    !tap_line(r.tap, "ok ", "shadow consistency") ||
-	    !tap_line(r.tap, "ok ", "write to stale IOVA") || !tap_line(r.tap, "ok ", "no unexpected DMAR faults")) {
-		show(&r);
-		goto out;
-	}
-	ret = TEST_PASS;
-out:
-	run_result_release(&r);
-	return ret;
+	return expect_all_ok("nested-igb-vfio", (const char *const[]){ "shadow consistency", "write to stale IOVA",
+								       "no unexpected DMAR faults", NULL });
 }
 
 /* test_drop_map_is_caught() - the injected fault makes the shadow check fail and name an IOVA */
