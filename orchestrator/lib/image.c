@@ -1151,3 +1151,18 @@ void image_l1_info_release(struct image_l1_info *info)
 	free(info->source);
 	*info = (struct image_l1_info){ 0 };
 }
+
+int image_overlay_create(const char *image, const char *overlay, nl_error_t *err)
+{
+	cleanup_free char *real = realpath(image, NULL);
+	cleanup_free char *out = NULL;
+	char *argv[] = { (char *)"qemu-img", (char *)"create", (char *)"-q", (char *)"-f", (char *)"qcow2",
+			 (char *)"-F", (char *)"raw", (char *)"-b", NULL, (char *)overlay, NULL };
+
+	if (!real)
+		return nl_error(err, errno, "L1 image %s; hint: run `nestlab images`", image);
+	argv[8] = real;
+	if (proc_run(argv, 60000, &out, err) < 0)
+		return nl_error_wrap(err, "qemu-img create %s (qemu-utils): %s", overlay, out ? out : "");
+	return 0;
+}

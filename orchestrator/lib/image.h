@@ -194,6 +194,17 @@ int image_l1_info_read(const char *l1_image, struct image_l1_info *info, nl_erro
 void image_l1_info_release(struct image_l1_info *info);
 
 /**
+ * image_overlay_create() - a run's throwaway qcow2 over a raw L1 image (`qemu-img create -f qcow2 -F raw
+ * -b`), backed by the image's real path so that a later rebuild of `current` cannot change a run's base
+ * @image:	the raw L1 image (e.g. <cache>/images/current/l1.img)
+ * @overlay:	the qcow2 to create
+ * @err:	error, with qemu-img's output
+ *
+ * Return: 0 or -1 with @err set.
+ */
+int image_overlay_create(const char *image, const char *overlay, nl_error_t *err);
+
+/**
  * image_collect_logs() - after a failed or crashed run, copy the guest's logs out of its disk
  * @disk:	the run's L1 overlay (qcow2) or any L1 disk; opened read-only
  * @run_dir:	logs go to @run_dir/l1-guest-logs/ (var-log/..., cloud/..., journal.txt)

@@ -280,23 +280,6 @@ static int open_peer(struct run *r, const struct plan *plan, nl_error_t *err)
 
 /* ---- L1 ------------------------------------------------------------------------------------------ */
 
-/* overlay_create() - the run's throwaway qcow2 over the (raw) L1 image */
-static int overlay_create(struct run *r, const char *image, nl_error_t *err)
-{
-	cleanup_free char *real = realpath(image, NULL);
-	cleanup_free char *out = NULL;
-	char *argv[] = { (char *)"qemu-img", (char *)"create", (char *)"-q", (char *)"-f", (char *)"qcow2",
-			 (char *)"-F", (char *)"raw", (char *)"-b", NULL, NULL, NULL };
-
-	if (!real)
-		return nl_error(err, errno, "L1 image %s; hint: run `nestlab images`", image);
-	argv[8] = real;
-	argv[9] = r->plan->l1_overlay;
-	if (proc_run(argv, 60000, &out, err) < 0)
-		return nl_error_wrap(err, "qemu-img create %s: %s", r->plan->l1_overlay, out ? out : "");
-	return 0;
-}
-
 /* stage_l1() - start L1 and wait for its agent */
 static int stage_l1(struct run *r, nl_error_t *err)
 {
@@ -307,7 +290,7 @@ static int stage_l1(struct run *r, nl_error_t *err)
 	struct agent_ready ready = { 0 };
 	uint64_t t0 = now_ms();
 
-	if (overlay_create(r, plan->l1.image, err) < 0 || image_seed_write(r->dir, plan, NULL, &seed, err) < 0)
+	if (image_overlay_create(plan->l1.image, plan->l1_overlay, err) < 0 || image_seed_write(r->dir, plan, NULL, &seed, err) < 0)
 		return nl_error_wrap(err, "L1 disks");
 	if (plan->backend == SCN_BACKEND_LIBVIRT && !strncmp(plan->connect, "qemu:///embed?root=", 19)) {
 		/* the embedded driver's root (short, see plan.c) is reachable from the run directory */

@@ -1225,31 +1225,6 @@ static const char *boot_qemu(void)
 	return q ? q : "qemu-system-x86_64";
 }
 
-/* overlay_create() - qemu-img create -f qcow2 -F raw -b @image @overlay, as a run does */
-static int overlay_create(const char *image, const char *overlay)
-{
-	cleanup_strv char **argv = NULL;
-	cleanup_free char *out = NULL;
-	cleanup_error nl_error_t err = NULL;
-
-	strv_push(&argv, "qemu-img");
-	strv_push(&argv, "create");
-	strv_push(&argv, "-q");
-	strv_push(&argv, "-f");
-	strv_push(&argv, "qcow2");
-	strv_push(&argv, "-F");
-	strv_push(&argv, "raw");
-	strv_push(&argv, "-b");
-	strv_push(&argv, image);
-	strv_push(&argv, overlay);
-	if (proc_run(argv, 30000, &out, &err) < 0) {
-		test_diag("%s: %s", err->msg, out);
-		return -1;
-	}
-	return 0;
-}
-
-
 /* l2_exec() - run a command in L2 through the relay and check its output */
 static int l2_exec(struct agent_client *agent)
 {
@@ -1332,7 +1307,7 @@ static int boot_l1(const char *what, const char *image, const char *root, const 
 
 	CHECK(dir && image_file_exists(kernel));
 	plan = boot_plan(dir, image, root, kernel, qemu);
-	CHECK(plan && overlay_create(image, plan->l1_overlay) == 0);
+	CHECK(plan && image_overlay_create(image, plan->l1_overlay, &err) == 0);
 	CHECK(image_seed_write(dir, plan, NULL, &seed, &err) == 0);
 	p.argv = plan_l0_qemu_argv(plan);
 	stderr_path = xasprintf("%s/qemu.stderr", dir);
