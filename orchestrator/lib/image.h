@@ -67,6 +67,11 @@ struct plan;
 #define IMAGE_L1_RUN_ENV "/etc/nestlab/run.env"
 /* paths inside L2 */
 #define IMAGE_L2_AGENT "/sbin/nestlab-agent"
+/* what image_collect_logs() copies out of an L1 disk (paths inside L1) */
+#define IMAGE_GUEST_LOG_DIR "/var/log"
+#define IMAGE_GUEST_JOURNAL_DIR IMAGE_GUEST_LOG_DIR "/journal"
+#define IMAGE_GUEST_CLOUD_DATA "/var/lib/cloud/data"
+#define IMAGE_GUEST_CLOUD_INSTANCES "/var/lib/cloud/instances"
 #define IMAGE_L2_VFIO_NIC "/bin/nestlab-vfio-nic"
 #define IMAGE_L2_TESTPMD "/bin/nestlab-testpmd"	/* dpdk image: starts and drives dpdk-testpmd */
 #define IMAGE_DEBS_TIMEOUT_MS (10 * 60 * 1000)	/* apt-get update / download of the dpdk packages */

@@ -364,9 +364,9 @@ static int export_journal(guestfs_h *g, const char *path, nl_error_t *err)
 	const char *journal_group[] = { "journal", NULL };
 	cleanup_file FILE *out = NULL;
 
-	if (guestfs_feature_available(g, (char *const *)journal_group) <= 0 || guestfs_is_dir(g, "/var/log/journal") <= 0)
+	if (guestfs_feature_available(g, (char *const *)journal_group) <= 0 || guestfs_is_dir(g, IMAGE_GUEST_JOURNAL_DIR) <= 0)
 		return 0;
-	if (guestfs_journal_open(g, "/var/log/journal") < 0)
+	if (guestfs_journal_open(g, IMAGE_GUEST_JOURNAL_DIR) < 0)
 		return gerr(g, err, "open the journal");
 	out = fopen(path, "we");
 	if (!out) {
@@ -434,8 +434,8 @@ int image_collect_logs(const char *disk, const char *run_dir, nl_error_t *err)
 		if (guestfs_mount_ro(g, "/dev/sda", "/") < 0)
 			return gerr(g, err, "mount %s read-only", disk);
 	}
-	if (copy_out_if(g, "/var/log", out, err) < 0 || copy_out_if(g, "/var/lib/cloud/data", cloud, err) < 0 ||
-	    copy_out_if(g, "/var/lib/cloud/instances", cloud, err) < 0 || export_journal(g, journal, err) < 0)
+	if (copy_out_if(g, IMAGE_GUEST_LOG_DIR, out, err) < 0 || copy_out_if(g, IMAGE_GUEST_CLOUD_DATA, cloud, err) < 0 ||
+	    copy_out_if(g, IMAGE_GUEST_CLOUD_INSTANCES, cloud, err) < 0 || export_journal(g, journal, err) < 0)
 		return nl_error_wrap(err, "L1 logs from %s", disk);
 	guestfs_umount_all(g);
 	return 0;

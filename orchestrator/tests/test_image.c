@@ -1121,13 +1121,14 @@ static int test_collect_logs(void)
 	if (!have_program("ls /boot/vmlinuz-*"))
 		return test_skip("no kernel in /boot for the libguestfs appliance (Debian: linux-image-amd64)");
 	CHECK(d);
-	root = xasprintf("%s/root/var/log", d);
-	status = xasprintf("%s/root/var/lib/cloud/data", d);
+	/* a guest tree with what image_collect_logs() looks for, at the paths it uses */
+	root = xasprintf("%s/root" IMAGE_GUEST_LOG_DIR, d);
+	status = xasprintf("%s/root" IMAGE_GUEST_CLOUD_DATA, d);
 	CHECK(fs_mkdir_p(root, &err) == 0 && fs_mkdir_p(status, &err) == 0);
 	log = xasprintf("%s/cloud-init.log", root);
 	CHECK(write_file(log, "cloud-init ran\n", 0644) == 0);
 	free(status);
-	status = xasprintf("%s/root/var/lib/cloud/data/status.json", d);
+	status = xasprintf("%s/root" IMAGE_GUEST_CLOUD_DATA "/status.json", d);
 	CHECK(write_file(status, "{\"v1\": {}}\n", 0644) == 0);
 	disk = xasprintf("%s/disk.img", d);
 	strv_push(&mkfs, "mke2fs");
