@@ -110,17 +110,11 @@ static char *ac_escape_str(const char *s, size_t max)
 /* ac_log() - append "SECONDS.MS TEXT" to the log, if there is one */
 static void PRINTF_FMT(2, 3) ac_log(struct agent_client *c, const char *fmt, ...)
 {
-	uint64_t t = now_ms() - c->start_ms;
 	va_list ap;
 
-	if (!c->log)
-		return;
-	fprintf(c->log, "%llu.%03llu ", (unsigned long long)(t / 1000), (unsigned long long)(t % 1000));
 	va_start(ap, fmt);
-	vfprintf(c->log, fmt, ap);
+	log_vline(c->log, LOG_STAMP_PLAIN, c->start_ms, fmt, ap);
 	va_end(ap);
-	fputc('\n', c->log);
-	fflush(c->log);
 }
 
 /**

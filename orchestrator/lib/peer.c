@@ -56,17 +56,11 @@ static void peer_log(struct peer *peer, const char *fmt, ...) PRINTF_FMT(2, 3);
 /* peer_log() - "[  12.345] text" in the peer's log, if it has one */
 static void peer_log(struct peer *peer, const char *fmt, ...)
 {
-	uint64_t t = now_ms() - peer->t0_ms;
 	va_list ap;
 
-	if (!peer->log)
-		return;
-	fprintf(peer->log, "[%4llu.%03llu] ", (unsigned long long)(t / 1000), (unsigned long long)(t % 1000));
 	va_start(ap, fmt);
-	vfprintf(peer->log, fmt, ap);
+	log_vline(peer->log, LOG_STAMP_BRACKETED, peer->t0_ms, fmt, ap);
 	va_end(ap);
-	fputc('\n', peer->log);
-	fflush(peer->log);
 }
 
 /* ---- Internet checksum (RFC 1071) ----------------------------------------------------------------- */

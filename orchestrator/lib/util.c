@@ -309,3 +309,19 @@ size_t edit_distance(const char *a, const char *b)
 	}
 	return row[lb];
 }
+
+void log_vline(FILE *f, enum log_stamp stamp, uint64_t t0_ms, const char *fmt, va_list ap)
+{
+	uint64_t t = now_ms() - t0_ms;
+	unsigned long long sec = t / 1000, msec = t % 1000;
+
+	if (!f)
+		return;
+	if (stamp == LOG_STAMP_BRACKETED)
+		fprintf(f, "[%4llu.%03llu] ", sec, msec);
+	else
+		fprintf(f, "%llu.%03llu ", sec, msec);
+	vfprintf(f, fmt, ap);
+	fputc('\n', f);
+	fflush(f);
+}

@@ -76,6 +76,14 @@ char *read_file_text(const char *path);
 /* monotonic clock in milliseconds */
 uint64_t now_ms(void);
 
+/* how log_vline() stamps a line with the time since its log began */
+enum log_stamp {
+	LOG_STAMP_PLAIN,	/* "12.345 text" */
+	LOG_STAMP_BRACKETED,	/* "[  12.345] text" */
+};
+/* log_vline() - append one stamped line to @f and flush it; nothing when @f is NULL */
+void log_vline(FILE *f, enum log_stamp stamp, uint64_t t0_ms, const char *fmt, va_list ap) PRINTF_FMT(4, 0);
+
 /* Levenshtein distance, for "did you mean" hints */
 size_t edit_distance(const char *a, const char *b);
 

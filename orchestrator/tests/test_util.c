@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 #include "test.h"
@@ -58,9 +59,45 @@ static int test_snprintf_checked(void)
 	return TEST_PASS;
 }
 
+static void log_line(FILE *f, enum log_stamp stamp, uint64_t t0, const char *fmt, ...) PRINTF_FMT(4, 5);
+static void log_line(FILE *f, enum log_stamp stamp, uint64_t t0, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vline(f, stamp, t0, fmt, ap);
+	va_end(ap);
+}
+
+/* test_log_vline() - both stamps, the time since t0, one flushed line each; a NULL log is fine */
+static int test_log_vline(void)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	uint64_t t0 = now_ms() - 12345;
+	unsigned long long s1, ms1, s2, ms2;
+	char w1[16], w2[16];
+	int ret = TEST_FAIL;
+
+	CHECK(f);
+	log_line(f, LOG_STAMP_PLAIN, t0, "hello %d", 1);
+	log_line(f, LOG_STAMP_BRACKETED, t0, "world");
+	log_line(NULL, LOG_STAMP_PLAIN, t0, "nowhere");
+	if (sscanf(text, "%llu.%3llu %15s 1\n[%llu.%3llu] %15s", &s1, &ms1, w1, &s2, &ms2, w2) == 6 &&
+	    s1 * 1000 + ms1 >= 12345 && s1 < 20 && s2 * 1000 + ms2 >= s1 * 1000 + ms1 && !strcmp(w1, "hello") &&
+	    !strcmp(w2, "world") && strstr(text, "hello 1\n[") && text[len - 1] == '\n' && text[0] != '[')
+		ret = TEST_PASS;
+	else
+		test_diag("log: %s", text);
+	fclose(f);
+	free(text);
+	return ret;
+}
+
 static const struct test_case tests[] = {
 	TEST_CASE(test_error_wrap), TEST_CASE(test_strbuf_xml), TEST_CASE(test_strv),
-	TEST_CASE(test_edit_distance), TEST_CASE(test_snprintf_checked),
+	TEST_CASE(test_edit_distance), TEST_CASE(test_snprintf_checked), TEST_CASE(test_log_vline),
 };
 
 int main(void)
