@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "frame_find.h"
 #include "frame_gen.h"
 #include "run_internal.h"
 #include "shadow.h"
@@ -517,7 +518,8 @@ static int frame_landed(struct run *r, struct views *v, struct strbuf *why, stru
 	cleanup_free char *pages = NULL, *out = NULL;
 	cleanup_free uint64_t *iovas = NULL, *gpas = NULL;
 	uint8_t expect[FRAME_GEN_MAX_LEN], at_l1[FRAME_GEN_MAX_LEN];
-	size_t n = 0, len = 0, elen, found_at = SIZE_MAX;
+	struct frame_find hit;
+	size_t n = 0, len = 0, elen;
 	uint32_t index = 0;
 	uint64_t iova = 0, gpa = 0, l1addr = 0;
 	bool have_l1 = false;
@@ -526,15 +528,13 @@ static int frame_landed(struct run *r, struct views *v, struct strbuf *why, stru
 		strbuf_puts(why, "frame bytes: no page in L2's domain to look in; ");
 		return 0;
 	}
-	if (ref->pages > 16384) {
-		strbuf_printf(why, "frame bytes: L2's domain maps %llu pages, more than nestlab searches; ",
-			      (unsigned long long)ref->pages);
+	if (ref->pages > FRAME_FIND_PAGES_MAX) {
+		strbuf_printf(why, "frame bytes: L2's domain maps %llu pages, more than nestlab searches (%u); ",
+			      (unsigned long long)ref->pages, FRAME_FIND_PAGES_MAX);
 		return 0;
 	}
-	iovas = calloc(ref->pages, sizeof(*iovas));
-	gpas = calloc(ref->pages, sizeof(*gpas));
-	if (!iovas || !gpas)
-		return nl_error(err, ENOMEM, "frame search");
+	iovas = xcalloc(ref->pages, sizeof(*iovas));
+	gpas = xcalloc(ref->pages, sizeof(*gpas));
 	strbuf_printf(&cmd, "rm -rf %s/pages; mkdir -p %s/pages && cd %s/pages && %s qmp %s", RUN_GUEST_DIR,
 		      RUN_GUEST_DIR, RUN_GUEST_DIR, RUN_L1_AGENT, r->plan->l2_qmp_sock);
 	for (size_t e = 0; e < ref->count && n < ref->pages; e++) {
@@ -556,44 +556,23 @@ static int frame_landed(struct run *r, struct views *v, struct strbuf *why, stru
 	{
 		cleanup_free char *path = xasprintf("%s/pages.bin", RUN_GUEST_DIR);
 
-		if (agent_client_read_file(r->agent, 1, path, n * 4096 + 1, 120000, &pages, &len, err) < 0)
+		/* one byte more than asked for: a longer file is a length mismatch too */
+		if (agent_client_read_file(r->agent, 1, path, n * SHADOW_PAGE_BYTES + 1, 120000, &pages, &len, err) < 0)
 			return -1;
 	}
-	/* the last frames the peer sent, newest first */
-	for (uint32_t back = 0; back < 16 && back < t->frames && found_at == SIZE_MAX; back++) {
-		uint8_t pat[12];
-
-		index = t->frames - 1 - back;
-		memcpy(pat, "NLFG", 4);
-		for (int i = 0; i < 4; i++) {
-			pat[4 + i] = (uint8_t)(spec.seed >> (24 - 8 * i));
-			pat[8 + i] = (uint8_t)(index >> (24 - 8 * i));
-		}
-		for (size_t off = 14; off + 12 <= len; off++)
-			if (!memcmp(pages + off, pat, 12) && (off - 14) / 4096 == (off + 12) / 4096) {
-				found_at = off - 14;
-				break;
-			}
-	}
-	if (found_at == SIZE_MAX) {
-		strbuf_printf(why, "frame bytes: none of the last 16 frames the peer sent (seed %u) is in the %zu pages of "
-				   "L2's domain (checks/ has the views); ", spec.seed, n);
+	/* the last frames the peer sent, newest first; the dump's length is checked before it is read */
+	if (!frame_find_last(&spec, t->frames, (const uint8_t *)pages, len, n, &hit, why)) {
+		if (hit.len)	/* found, but its bytes differ: say where it is */
+			strbuf_printf(why, "(frame %u is at L2 GPA 0x%llx, IOVA 0x%llx); ", hit.index,
+				      (unsigned long long)(gpas[hit.offset / SHADOW_PAGE_BYTES] + hit.offset % SHADOW_PAGE_BYTES),
+				      (unsigned long long)(iovas[hit.offset / SHADOW_PAGE_BYTES] + hit.offset % SHADOW_PAGE_BYTES));
 		return 0;
 	}
-	elen = frame_gen_build(&spec, index, expect, sizeof(expect));
-	iova = iovas[found_at / 4096] + found_at % 4096;
-	gpa = gpas[found_at / 4096] + found_at % 4096;
-	if (found_at % 4096 + elen > 4096)
-		elen = 4096 - found_at % 4096;	/* compare what is in this page */
-	if (memcmp(pages + found_at, expect, elen)) {
-		size_t d = 0;
-
-		while (d < elen && pages[found_at + d] == expect[d])
-			d++;
-		strbuf_printf(why, "frame bytes: frame %u at L2 GPA 0x%llx (IOVA 0x%llx) differs from what the peer sent "
-				   "at byte %zu; ", index, (unsigned long long)gpa, (unsigned long long)iova, d);
-		return 0;
-	}
+	index = hit.index;
+	elen = hit.len;
+	frame_gen_build(&spec, index, expect, sizeof(expect));
+	iova = iovas[hit.offset / SHADOW_PAGE_BYTES] + hit.offset % SHADOW_PAGE_BYTES;
+	gpa = gpas[hit.offset / SHADOW_PAGE_BYTES] + hit.offset % SHADOW_PAGE_BYTES;
 	/* the L1 address: L1's table, else L0's walk */
 	{
 		const struct shadow_extent *x = NULL;
@@ -827,7 +806,7 @@ int run_check_unmap(struct run *r, nl_error_t *err)
 	const struct shadow_map *before, *now;
 	struct shadow_views sv;
 	size_t n = 0, faulted = 0, probed = 0;
-	uint64_t stale = 0;
+	uint64_t stale = 0, unmapped_pages = 0;
 	uint64_t t0 = now_ms();
 	int status, ret = -1;
 
@@ -854,22 +833,17 @@ int run_check_unmap(struct run *r, nl_error_t *err)
 	if (collect(r, "unmap", &after, &missing, err) < 0)
 		goto out;
 	now = reference_map(&after);
-	/* unmapped: pages the domain held before and does not hold now */
-	ranges = calloc(before->pages, sizeof(*ranges));
-	for (size_t e = 0; ranges && e < before->count; e++)
-		for (uint64_t off = 0; off < before->extents[e].size_bytes; off += SHADOW_PAGE_BYTES) {
-			uint64_t iova = before->extents[e].iova + off;
-
-			if (now && shadow_map_find(now, iova))
-				continue;
-			if (n && ranges[n - 1].iova + ranges[n - 1].size_bytes == iova) {
-				ranges[n - 1].size_bytes += SHADOW_PAGE_BYTES;
-			} else {
-				ranges[n].iova = iova;
-				ranges[n].size_bytes = SHADOW_PAGE_BYTES;
-				n++;
-			}
-		}
+	/* unmapped: IOVA ranges the domain held before and does not hold now (by extents, capped) */
+	if (shadow_map_unmapped(before, now, &ranges, &n, &unmapped_pages, err) < 0) {
+		nl_error_wrap(err, "L2's domain before and after the unmap (checks/shadow-* and checks/unmap-*)");
+		run_point(r, false, now_ms() - t0, (*err)->msg, "unmap.txt",
+			  "after unmap: unmapped IOVAs are gone at every level");
+		nl_error_release(err);
+		ret = 0;
+		goto out;
+	}
+	run_logf(r, "after unmap: %zu IOVA range(s), %llu page(s) unmapped in L2's domain", n,
+		 (unsigned long long)unmapped_pages);
 	/* a DMA to a stale IOVA, translated by L0 exactly as the device's would be, must fault */
 	for (size_t i = 0; i < n && after.n_probes < 8; i += 1 + n / 8) {
 		if (probe(r, &after, ranges[i].iova, true, err) < 0)

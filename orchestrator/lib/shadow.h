@@ -69,6 +69,7 @@
 #define SHADOW_EXTENTS_MAX (1u << 21)		/* entries in one view: 8 GiB of 4 KiB pages */
 #define SHADOW_MISMATCHES_MAX 4096		/* mismatch records kept; the rest are only counted */
 #define SHADOW_RAM_REGIONS_MAX 4096
+#define SHADOW_UNMAPPED_RANGES_MAX (1u << 16)	/* unmapped IOVA ranges the unmap check follows */
 
 /* the debugfs files, for messages and for the engine (Linux 6.12 drivers/iommu/intel/debugfs.c) */
 #define SHADOW_DEBUGFS_TABLE_FMT "/sys/kernel/debug/iommu/intel/%s/domain_translation_struct"
@@ -377,6 +378,22 @@ int shadow_check(const struct shadow_views *views, struct shadow_result *out, nl
  */
 int shadow_check_unmapped(const struct shadow_views *views, const struct shadow_range *unmapped, size_t count,
 			  struct shadow_result *out, nl_error_t *err);
+
+/**
+ * shadow_map_unmapped() - the IOVA ranges @before maps and @now does not ("what was unmapped")
+ * @before:	the reference map before the unmap (sizes come from a guest: any page count)
+ * @now:	the same view after it; NULL maps nothing
+ * @out:	the ranges, sorted and merged (free() it); NULL when there are none
+ * @count:	their number
+ * @pages:	4 KiB pages in them
+ * @err:	more than SHADOW_UNMAPPED_RANGES_MAX ranges
+ *
+ * Works extent by extent (never page by page), so the time and memory it takes depend on the number of
+ * extents, not on the pages a guest says they cover.
+ * Return: 0 or -1.
+ */
+int shadow_map_unmapped(const struct shadow_map *before, const struct shadow_map *now, struct shadow_range **out,
+			size_t *count, uint64_t *pages, nl_error_t *err);
 
 /* shadow_result_ok() - pages were checked, no mismatch, no problem */
 bool shadow_result_ok(const struct shadow_result *r);

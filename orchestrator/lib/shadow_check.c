@@ -506,6 +506,13 @@ int shadow_check(const struct shadow_views *views, struct shadow_result *out, nl
 	return 0;
 }
 
+static int range_cmp(const void *a, const void *b)
+{
+	const struct shadow_range *x = a, *y = b;
+
+	return x->iova < y->iova ? -1 : x->iova > y->iova;
+}
+
 /* ranges_merge() - sorted, merged copy of @in; -1 for an empty, unaligned or wrapping range */
 static int ranges_merge(const struct shadow_range *in, size_t n, struct shadow_range **out, size_t *count,
 			nl_error_t *err)
@@ -523,13 +530,8 @@ static int ranges_merge(const struct shadow_range *in, size_t n, struct shadow_r
 		}
 		r[i] = in[i];
 	}
-	for (size_t i = 1; i < n; i++)	/* insertion sort: the lists are short and mostly sorted */
-		for (size_t j = i; j && r[j - 1].iova > r[j].iova; j--) {
-			struct shadow_range t = r[j];
-
-			r[j] = r[j - 1];
-			r[j - 1] = t;
-		}
+	if (n > 1)
+		qsort(r, n, sizeof(*r), range_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (k && r[k - 1].iova + r[k - 1].size_bytes >= r[i].iova) {
 			uint64_t end = r[i].iova + r[i].size_bytes;
@@ -601,6 +603,71 @@ int shadow_check_unmapped(const struct shadow_views *views, const struct shadow_
 	if (out->mismatch_count > 1)
 		qsort(out->mismatches, out->mismatch_count, sizeof(*out->mismatches), mismatch_cmp);
 	return 0;
+}
+
+/* unmapped_add() - append [@a, @b) to the ranges, merged with the last one when they touch */
+static int unmapped_add(struct shadow_range **ranges, size_t *n, size_t *alloc, uint64_t a, uint64_t b,
+			nl_error_t *err)
+{
+	struct shadow_range *last = *n ? &(*ranges)[*n - 1] : NULL;
+
+	if (last && last->iova + last->size_bytes == a) {
+		last->size_bytes += b - a;
+		return 0;
+	}
+	if (*n >= SHADOW_UNMAPPED_RANGES_MAX)
+		return nl_error(err, 0, "more than %u unmapped IOVA ranges (the guest's views hold a mapping every "
+				"few pages); nestlab follows at most that many: unmap less at once", SHADOW_UNMAPPED_RANGES_MAX);
+	if (*n == *alloc) {
+		*alloc = *alloc ? *alloc * 2 : 16;
+		*ranges = xrealloc(*ranges, *alloc * sizeof(**ranges));
+	}
+	(*ranges)[(*n)++] = (struct shadow_range){ .iova = a, .size_bytes = b - a };
+	return 0;
+}
+
+int shadow_map_unmapped(const struct shadow_map *before, const struct shadow_map *now, struct shadow_range **out,
+			size_t *count, uint64_t *pages, nl_error_t *err)
+{
+	struct shadow_range *ranges = NULL;
+	size_t n = 0, alloc = 0, j = 0;
+	uint64_t total = 0;
+
+	*out = NULL;
+	*count = 0;
+	*pages = 0;
+	/* both maps are sorted and free of overlaps: one merge-like pass over their extents */
+	for (size_t i = 0; i < before->count; i++) {
+		uint64_t cur = before->extents[i].iova, end = cur + before->extents[i].size_bytes;
+
+		while (now && j < now->count && now->extents[j].iova + now->extents[j].size_bytes <= cur)
+			j++;
+		for (size_t k = j; now && k < now->count && now->extents[k].iova < end; k++) {
+			uint64_t s = now->extents[k].iova, e = s + now->extents[k].size_bytes;
+
+			if (s > cur) {
+				if (unmapped_add(&ranges, &n, &alloc, cur, s, err) < 0)
+					goto fail;
+				total += (s - cur) / SHADOW_PAGE_BYTES;
+			}
+			if (e > cur)
+				cur = e;
+			if (cur >= end)
+				break;
+		}
+		if (cur < end) {
+			if (unmapped_add(&ranges, &n, &alloc, cur, end, err) < 0)
+				goto fail;
+			total += (end - cur) / SHADOW_PAGE_BYTES;
+		}
+	}
+	*out = ranges;
+	*count = n;
+	*pages = total;
+	return 0;
+fail:
+	free(ranges);
+	return -1;
 }
 
 bool shadow_result_ok(const struct shadow_result *r)

@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "shadow.h"
 #include "test.h"
@@ -960,6 +961,91 @@ static int test_check_unmapped(void)
 	return TEST_PASS;
 }
 
+/* shadow_map_unmapped(): before minus after, extent by extent, merged */
+static int test_unmapped_ranges(void)
+{
+	struct shadow_map before = { 0 }, now = { 0 };
+	cleanup_free struct shadow_range *ranges = NULL;
+	cleanup_error nl_error_t err = NULL;
+	size_t n = 0;
+	uint64_t pages = 0;
+
+	push(&before, 0x1000, 0x4000, 0x10000, SHADOW_PERM_RW);
+	push(&before, 0x5000, 0x1000, 0x90000, SHADOW_PERM_RW);	/* adjacent: one range with the one above */
+	push(&before, 0x100000, 2 * MIB, 0x200000, SHADOW_PERM_RW);
+	push(&before, GIB, GIB, 0, SHADOW_PERM_RW);
+	push(&now, 0x2000, 0x1000, 0x11000, SHADOW_PERM_RW);
+	push(&now, 0x180000, 0x10000, 0x280000, SHADOW_PERM_RW);
+	push(&now, 0x280000, 0x200000, 0, SHADOW_PERM_RW);		/* reaches past the 2 MiB extent */
+	push(&now, GIB, GIB, 0, SHADOW_PERM_RW);
+	push(&now, 8 * GIB, 0x1000, 0, SHADOW_PERM_RW);		/* mapped after: not unmapped */
+	CHECK(finish(&before) == 0 && finish(&now) == 0);
+	CHECK(shadow_map_unmapped(&before, &now, &ranges, &n, &pages, &err) == 0);
+	CHECK(n == 4);
+	CHECK(ranges[0].iova == 0x1000 && ranges[0].size_bytes == 0x1000);
+	CHECK(ranges[1].iova == 0x3000 && ranges[1].size_bytes == 0x3000);
+	CHECK(ranges[2].iova == 0x100000 && ranges[2].size_bytes == 0x80000);
+	CHECK(ranges[3].iova == 0x190000 && ranges[3].size_bytes == 0xf0000);
+	CHECK(pages == 1 + 3 + 0x80 + 0xf0);
+	free(ranges);
+	ranges = NULL;
+	CHECK(shadow_map_unmapped(&before, NULL, &ranges, &n, &pages, &err) == 0);	/* nothing left */
+	CHECK(n == 3 && ranges[0].iova == 0x1000 && ranges[0].size_bytes == 0x5000 && ranges[2].iova == GIB);
+	CHECK(pages == before.pages);
+	free(ranges);
+	ranges = NULL;
+	CHECK(shadow_map_unmapped(&before, &before, &ranges, &n, &pages, &err) == 0);	/* nothing unmapped */
+	CHECK(n == 0 && pages == 0);
+	shadow_map_release(&before);
+	shadow_map_release(&now);
+	return TEST_PASS;
+}
+
+/* max_rss_kib() - this process's peak resident set */
+static long max_rss_kib(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+}
+
+/*
+ * a guest that declares 2^40 pages (a 4 PiB extent) before the unmap: the answer comes from the extents,
+ * without an allocation or a loop per page; too many ranges are a clear error
+ */
+static int test_unmapped_huge(void)
+{
+	struct shadow_map before = { 0 }, now = { 0 }, holes = { 0 };
+	cleanup_free struct shadow_range *ranges = NULL;
+	cleanup_error nl_error_t err = NULL;
+	size_t n = 0;
+	uint64_t pages = 0, span = (1ull << 40) * 4096;
+	long rss0 = max_rss_kib();
+
+	push(&before, 0, span, 0, SHADOW_PERM_RW);
+	push(&now, span / 2, 0x1000, 0, SHADOW_PERM_RW);
+	CHECK(finish(&before) == 0 && finish(&now) == 0 && before.pages == 1ull << 40);
+	CHECK(shadow_map_unmapped(&before, &now, &ranges, &n, &pages, &err) == 0);
+	CHECK(n == 2 && pages == (1ull << 40) - 1);
+	CHECK(ranges[0].iova == 0 && ranges[0].size_bytes == span / 2);
+	CHECK(ranges[1].iova == span / 2 + 0x1000 && ranges[1].size_bytes == span / 2 - 0x1000);
+	test_diag("peak RSS %ld KiB before, %ld KiB after", rss0, max_rss_kib());
+	CHECK(max_rss_kib() - rss0 < 64 * 1024);
+	free(ranges);
+	ranges = NULL;
+	/* every other page still mapped: more ranges than the check follows */
+	for (uint64_t i = 0; i <= SHADOW_UNMAPPED_RANGES_MAX; i++)
+		push(&holes, 2 * i * 0x1000, 0x1000, 0, SHADOW_PERM_RW);
+	CHECK(finish(&holes) == 0);
+	CHECK(shadow_map_unmapped(&before, &holes, &ranges, &n, &pages, &err) < 0);
+	CHECK(!ranges && n == 0);
+	CHECK_CONTAINS(err->msg, "more than 65536 unmapped IOVA ranges");
+	shadow_map_release(&before);
+	shadow_map_release(&now);
+	shadow_map_release(&holes);
+	return TEST_PASS;
+}
+
 static int test_counts_baseline(void)
 {
 	struct set up;
@@ -1128,6 +1214,8 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_check_kinds),
 	TEST_CASE(test_check_probes),
 	TEST_CASE(test_check_unmapped),
+	TEST_CASE(test_unmapped_ranges),
+	TEST_CASE(test_unmapped_huge),
 	TEST_CASE(test_counts_baseline),
 	TEST_CASE(test_vfio_stats_problems),
 	TEST_CASE(test_mismatch_cap),
