@@ -15,6 +15,8 @@
 #include "fs.h"
 #include "rundir.h"
 
+#define RUNDIR_SAME_SECOND_MAX 1000	/* NAME-STAMP, NAME-STAMP-1 .. -999 */
+
 char *rundir_cache_dir(void)
 {
 	const char *cache = getenv("NESTLAB_CACHE");
@@ -25,10 +27,35 @@ char *rundir_cache_dir(void)
 	return xasprintf("%s/.cache/nestlab", home && *home ? home : ".");
 }
 
+/*
+ * rundir_link_latest() - point @base/latest-@name at @target (relative) by renaming a new symlink over it
+ *
+ * rename(2) replaces the old link atomically, so a reader always finds a link (the old or the new one),
+ * and two runs that finish rundir_create() at once never fail on each other's link (unlink + symlink
+ * had a window without any link, and the second symlink() failed with EEXIST). The temporary name
+ * carries the pid and a counter, so concurrent runs never share it.
+ */
+static int rundir_link_latest(const char *base, const char *name, const char *target, nl_error_t *err)
+{
+	static unsigned tmp_counter;
+	cleanup_free char *link = xasprintf("%s/latest-%s", base, name);
+	cleanup_free char *tmp = xasprintf("%s/.latest-%s.%ld.%u", base, name, (long)getpid(), tmp_counter++);
+
+	unlink(tmp);
+	if (symlink(target, tmp) < 0)
+		return nl_error(err, errno, "symlink %s", tmp);
+	if (rename(tmp, link) < 0) {
+		int saved = errno;
+
+		unlink(tmp);
+		return nl_error(err, saved, "rename %s to %s", tmp, link);
+	}
+	return 0;
+}
+
 int rundir_create(const char *base, const char *name, char **out, nl_error_t *err)
 {
 	cleanup_free char *abs_base = NULL;
-	cleanup_free char *link = NULL;
 	char stamp[32];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -40,15 +67,14 @@ int rundir_create(const char *base, const char *name, char **out, nl_error_t *er
 		return nl_error(err, errno, "resolve %s", base);
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-	for (unsigned n = 0; n < 100; n++) {
+	/* mkdir() is the claim: of two runs that try the same name, exactly one gets it, the other takes -N */
+	for (unsigned n = 0; n < RUNDIR_SAME_SECOND_MAX; n++) {
 		cleanup_free char *path = n ? xasprintf("%s/%s-%s-%u", abs_base, name, stamp, n)
 					    : xasprintf("%s/%s-%s", abs_base, name, stamp);
 
 		if (mkdir(path, 0755) == 0) {
-			link = xasprintf("%s/latest-%s", abs_base, name);
-			unlink(link);
-			if (symlink(path + strlen(abs_base) + 1, link) < 0)
-				return nl_error(err, errno, "symlink %s", link);
+			if (rundir_link_latest(abs_base, name, path + strlen(abs_base) + 1, err) < 0)
+				return -1;
 			*out = path;
 			path = NULL;
 			return 0;
@@ -56,7 +82,8 @@ int rundir_create(const char *base, const char *name, char **out, nl_error_t *er
 		if (errno != EEXIST)
 			return nl_error(err, errno, "create run directory %s", path);
 	}
-	return nl_error(err, EEXIST, "create a run directory for %s in %s", name, abs_base);
+	return nl_error(err, EEXIST, "create a run directory for %s in %s: %u runs started in the same second "
+			"(%s); try again", name, abs_base, RUNDIR_SAME_SECOND_MAX, stamp);
 }
 
 int rundir_write_file(const char *dir, const char *name, const char *text, nl_error_t *err)

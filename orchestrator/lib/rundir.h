@@ -17,7 +17,9 @@ char *rundir_cache_dir(void);
  * @out:	on success, the absolute path "<base>/<name>-<YYYYmmdd-HHMMSS>[-N]"; caller frees
  * @err:	error
  *
- * A "latest-<name>" symlink in @base is pointed at the new directory.
+ * The directory is claimed with mkdir(), so concurrent runs of one scenario in the same second get
+ * distinct directories (-1, -2, ...). A "latest-<name>" symlink in @base is then pointed at the new
+ * directory by renaming a fresh symlink over it: it is never missing, whoever reads it.
  * Return: 0 or -1 with @err set.
  */
 int rundir_create(const char *base, const char *name, char **out, nl_error_t *err);
