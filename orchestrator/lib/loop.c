@@ -9,9 +9,11 @@
  *
  * Signals: SIGINT, SIGTERM and SIGCHLD are blocked in loop_init() and read from a signalfd(2), so they
  * are handled in the loop's own context rather than in a signal handler. Timers are timerfd(2)s on
- * CLOCK_MONOTONIC, one-shot, armed in milliseconds.
+ * CLOCK_MONOTONIC, one-shot, armed in milliseconds. The process deadline (loop.h) caps every
+ * epoll_wait() and is checked before each one.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -21,6 +23,37 @@
 #include "loop.h"
 
 #define LOOP_MAX_EVENTS 16
+
+/* the process deadline (loop_deadline_set()) */
+static uint64_t deadline_at_ms;
+static char deadline_message[160];
+
+void loop_deadline_set(uint64_t deadline_ms, const char *what)
+{
+	deadline_at_ms = deadline_ms;
+	snprintf(deadline_message, sizeof(deadline_message), "%s expired", what ? what : "the deadline");
+}
+
+bool loop_deadline_expired(void)
+{
+	return deadline_at_ms && now_ms() >= deadline_at_ms;
+}
+
+const char *loop_deadline_message(void)
+{
+	return loop_deadline_expired() ? deadline_message : NULL;
+}
+
+bool loop_interrupt_pending(void)
+{
+	sigset_t pending;
+
+	if (loop_deadline_expired())
+		return true;
+	if (sigpending(&pending) < 0)
+		return false;
+	return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1;
+}
 
 /* the epoll data of a registration */
 union loop_ref {
@@ -109,7 +142,7 @@ static int loop_on_signal(struct loop *loop, const struct loop_event *ev, nl_err
 
 	while (read(ev->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
-			loop->interrupted_by = (int)si.ssi_signo;
+			loop->interrupted_by = loop->signal_seen = (int)si.ssi_signo;
 		else if (si.ssi_signo == SIGCHLD && loop->on_sigchld) {
 			struct loop_event chld = { .kind = LOOP_KIND_SIGNAL, .fd = ev->fd,
 						   .opaque = loop->on_sigchld_opaque, .name = "SIGCHLD" };
@@ -173,8 +206,10 @@ static void loop_slot_clear(struct loop *loop, struct loop_slot *slot)
  * loop_release() - tear the loop down
  * @loop:	loop (LOOP_INIT, failed or initialised)
  *
- * Signals that arrived and were not read yet are consumed before the old mask is restored, so a late
- * SIGINT does not kill the process in the middle of its teardown.
+ * A SIGINT or SIGTERM this loop read, or one still pending, is handed on when the restored mask keeps
+ * it blocked (an outer loop exists): it is raised again, so that the outer loop sees it and a nested loop
+ * never swallows a Ctrl-C. When the restored mask lets it through (the outermost loop), pending ones are
+ * consumed instead, so that a late SIGINT does not kill the process in the middle of its teardown.
  */
 void loop_release(struct loop *loop)
 {
@@ -191,9 +226,19 @@ void loop_release(struct loop *loop)
 	loop->signal_fd = loop->epoll_fd = -1;
 	if (loop->mask_saved) {
 		struct timespec zero = { 0, 0 };
+		sigset_t drain;
+		int sig;
 
-		while (sigtimedwait(&loop->signals, NULL, &zero) > 0)
+		/* only what the restored mask would deliver is consumed; the rest stays pending */
+		sigemptyset(&drain);
+		for (sig = 1; sig < NSIG; sig++)
+			if (sigismember(&loop->signals, sig) == 1 && sigismember(&loop->old_mask, sig) != 1)
+				sigaddset(&drain, sig);
+		while (sigtimedwait(&drain, NULL, &zero) > 0)
 			;
+		if (loop->signal_seen && sigismember(&loop->old_mask, loop->signal_seen) == 1)
+			raise(loop->signal_seen);	/* blocked: pending for the outer loop */
+		loop->signal_seen = 0;
 		sigprocmask(SIG_SETMASK, &loop->old_mask, NULL);
 		loop->mask_saved = false;
 	}
@@ -344,12 +389,16 @@ int loop_run_until(struct loop *loop, loop_done_fn done, void *opaque, int timeo
 
 		if (loop->stop || (done && done(opaque)))
 			return 0;
+		if (loop_deadline_expired())
+			return loop_error_errnum(err, EINTR, deadline_message);
 		if (timeout_ms >= 0 && now >= deadline) {
 			cleanup_free char *msg = xasprintf("timed out after %d ms", timeout_ms);
 
 			return loop_error_errnum(err, ETIMEDOUT, msg);
 		}
 		wait_ms = timeout_ms < 0 ? -1 : (int)(deadline - now);
+		if (deadline_at_ms && (wait_ms < 0 || deadline_at_ms - now < (uint64_t)wait_ms))
+			wait_ms = (int)(deadline_at_ms - now < INT32_MAX ? deadline_at_ms - now : INT32_MAX);
 		n = epoll_wait(loop->epoll_fd, events, LOOP_MAX_EVENTS, wait_ms);
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -20,6 +20,14 @@
  * SIGINT, SIGTERM and SIGCHLD are blocked while the loop exists and read from the signalfd: SIGINT and
  * SIGTERM end loop_run_until() with an error "interrupted by SIGINT" (errnum EINTR) so that callers tear
  * down on their normal error path; SIGCHLD calls the optional on_sigchld callback. Single-threaded.
+ *
+ * Loops nest (a build or an image step opens its own inside a run's): a SIGINT or SIGTERM that an inner
+ * loop read, or that is still pending when it is released, is left pending for the outer one.
+ *
+ * The process deadline (loop_deadline_set()) is one "stop everything at" time for the whole process, the
+ * way a run's timeouts.total is: every loop_run_until() and every polling wait (loop_interrupt_pending())
+ * ends when it passes, with errnum EINTR like an interruption and a message naming the deadline. The
+ * caller tells the two apart with loop_deadline_expired(), never by the clock.
  */
 #ifndef NESTLAB_LOOP_H
 #define NESTLAB_LOOP_H
@@ -87,6 +95,7 @@ struct loop {
 	size_t n_slots;
 	bool stop;			/* set by loop_stop() */
 	int interrupted_by;		/* SIGINT/SIGTERM seen, or 0 */
+	int signal_seen;		/* SIGINT/SIGTERM read since loop_init(): handed on by loop_release() */
 	loop_fn on_sigchld;		/* optional: called on SIGCHLD (reap through proc_wait()) */
 	void *on_sigchld_opaque;
 };
@@ -115,6 +124,21 @@ void loop_stop(struct loop *loop);
  * SIGTERM ("interrupted by SIGINT", errnum EINTR), or on timeout ("timed out after N ms", ETIMEDOUT).
  */
 int loop_run_until(struct loop *loop, loop_done_fn done, void *opaque, int timeout_ms, nl_error_t *err);
+
+/*
+ * loop_deadline_set() - the process deadline: at @deadline_ms (now_ms() clock; 0 clears it) every wait
+ * ends with EINTR and the message "@what expired" (@what e.g. "timeouts.total (90 min)", copied)
+ */
+void loop_deadline_set(uint64_t deadline_ms, const char *what);
+/* loop_deadline_expired() - a process deadline is set and has passed */
+bool loop_deadline_expired(void);
+/* loop_deadline_message() - "timeouts.total (90 min) expired", or NULL while none expired; static storage */
+const char *loop_deadline_message(void);
+/*
+ * loop_interrupt_pending() - a wait must end: SIGINT or SIGTERM is pending (blocked by a loop), or the
+ * process deadline has passed. For waits outside loop_run_until() (locks, polling); cheap.
+ */
+bool loop_interrupt_pending(void);
 
 #define cleanup_loop __attribute__((cleanup(loop_release)))
 

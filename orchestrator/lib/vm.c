@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "loop.h"
 #include "vm.h"
 
 static struct vm *registry;	/* started VMs, most recent first */
@@ -167,11 +168,7 @@ size_t vm_teardown_all(void)
 
 bool vm_signal_pending(void)
 {
-	sigset_t pending;
-
-	if (sigpending(&pending) < 0)
-		return false;
-	return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1;
+	return loop_interrupt_pending();
 }
 
 bool vm_pid_alive(pid_t pid)

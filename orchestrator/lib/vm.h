@@ -118,7 +118,10 @@ size_t vm_teardown_all(void);
 
 /* helpers shared by the backends (vm.c) */
 
-/* vm_signal_pending() - SIGINT or SIGTERM is pending (blocked by the supervisor loop): give up waiting */
+/*
+ * vm_signal_pending() - give up waiting: SIGINT or SIGTERM is pending (blocked by the supervisor loop) or
+ * the process deadline passed (loop_interrupt_pending(); loop_deadline_expired() tells which)
+ */
 bool vm_signal_pending(void);
 /* vm_pid_alive() - @pid exists and is not a zombie (/proc/PID/stat) */
 bool vm_pid_alive(pid_t pid);

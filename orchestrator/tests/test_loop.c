@@ -251,7 +251,87 @@ static int test_loop_release_restores_mask(void)
 	return TEST_PASS;
 }
 
+/* sig_pending() - @sig is pending for this thread or the process */
+static bool sig_pending(int sig)
+{
+	sigset_t pending;
+
+	return sigpending(&pending) == 0 && sigismember(&pending, sig) == 1;
+}
+
+/* test_loop_nested_release_keeps_signal() - a SIGINT pending when an inner loop goes stays for the outer */
+static int test_loop_nested_release_keeps_signal(void)
+{
+	cleanup_loop struct loop outer = LOOP_INIT;
+	struct loop inner = LOOP_INIT;
+	cleanup_error nl_error_t err = NULL;
+
+	CHECK(loop_init(&outer, &err) == 0);
+	CHECK(loop_init(&inner, &err) == 0);
+	CHECK(raise(SIGINT) == 0);	/* e.g. Ctrl-C after a build's last wait, before its loop_release() */
+	loop_release(&inner);
+	CHECK(sig_pending(SIGINT));
+	CHECK(loop_run_until(&outer, NULL, NULL, 5000, &err) == -1);
+	CHECK_STR(err->msg, "interrupted by SIGINT");
+	return TEST_PASS;
+}
+
+/* test_loop_nested_read_signal_handed_on() - a SIGTERM an inner loop read reaches the outer loop too */
+static int test_loop_nested_read_signal_handed_on(void)
+{
+	cleanup_loop struct loop outer = LOOP_INIT;
+	struct loop inner = LOOP_INIT;
+	cleanup_error nl_error_t err = NULL;
+
+	CHECK(loop_init(&outer, &err) == 0);
+	CHECK(loop_init(&inner, &err) == 0);
+	CHECK(raise(SIGTERM) == 0);
+	CHECK(loop_run_until(&inner, NULL, NULL, 5000, &err) == -1 && err->errnum == EINTR);
+	nl_error_release(&err);
+	CHECK(!sig_pending(SIGTERM));	/* the inner signalfd consumed it */
+	loop_release(&inner);
+	CHECK(sig_pending(SIGTERM));
+	CHECK(loop_run_until(&outer, NULL, NULL, 5000, &err) == -1);
+	CHECK_STR(err->msg, "interrupted by SIGTERM");
+	return TEST_PASS;
+}
+
+/*
+ * test_loop_deadline() - the process deadline ends a wait without a limit of its own, with EINTR and its
+ * name; loop_deadline_expired() tells it from a real SIGTERM, which stays "interrupted by SIGTERM"
+ */
+static int test_loop_deadline(void)
+{
+	cleanup_loop struct loop loop = LOOP_INIT;
+	cleanup_error nl_error_t err = NULL;
+
+	CHECK(loop_init(&loop, &err) == 0);
+	CHECK(!loop_interrupt_pending() && !loop_deadline_expired() && !loop_deadline_message());
+	loop_deadline_set(now_ms() + 100, "timeouts.total (1 s)");
+	CHECK(!loop_deadline_expired());
+	CHECK(loop_run_until(&loop, NULL, NULL, -1, &err) == -1);
+	CHECK(err->errnum == EINTR);
+	CHECK_STR(err->msg, "timeouts.total (1 s) expired");
+	CHECK(loop_deadline_expired() && loop_interrupt_pending());
+	CHECK_STR(loop_deadline_message(), "timeouts.total (1 s) expired");
+	nl_error_release(&err);
+	/* a loop with its own shorter timeout is not affected by a later deadline */
+	loop_deadline_set(now_ms() + 60000, "timeouts.total (60 s)");
+	CHECK(loop_run_until(&loop, NULL, NULL, 20, &err) == -1 && err->errnum == ETIMEDOUT);
+	nl_error_release(&err);
+	loop_deadline_set(0, NULL);
+	CHECK(!loop_deadline_expired() && !loop_interrupt_pending());
+	CHECK(raise(SIGTERM) == 0);
+	CHECK(loop_interrupt_pending() && !loop_deadline_expired());
+	CHECK(loop_run_until(&loop, NULL, NULL, 5000, &err) == -1);
+	CHECK_STR(err->msg, "interrupted by SIGTERM");
+	return TEST_PASS;
+}
+
 static const struct test_case tests[] = {
+	TEST_CASE(test_loop_nested_release_keeps_signal),
+	TEST_CASE(test_loop_nested_read_signal_handed_on),
+	TEST_CASE(test_loop_deadline),
 	TEST_CASE(test_loop_timer_fires),	  TEST_CASE(test_loop_timer_cancelled),
 	TEST_CASE(test_loop_fd_readable),	  TEST_CASE(test_loop_sigint_interrupts),
 	TEST_CASE(test_loop_sigterm_during_run),  TEST_CASE(test_loop_sigchld),
