@@ -891,11 +891,12 @@ static void prune_l1(const struct image_config *cfg, struct image_ctx *ctx, cons
 		closedir(d);
 }
 
-/* lock_images() - exclusive lock on <cache>/images/.lock for the whole build; returns the fd */
+/* lock_images() - exclusive lock on <cache>/images/.lock for the whole build (Ctrl-C ends the wait); the fd */
 static int lock_images(const struct image_config *cfg, nl_error_t *err)
 {
 	cleanup_free char *dir = xasprintf("%s/images", cfg->cache_dir);
 	cleanup_free char *path = xasprintf("%s/.lock", dir);
+	cleanup_free char *note = NULL;
 	int fd;
 
 	if (fs_mkdir_p(dir, err) < 0)
@@ -903,12 +904,10 @@ static int lock_images(const struct image_config *cfg, nl_error_t *err)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return nl_error(err, errno, "open %s", path);
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		fprintf(stderr, "images: waiting for another 'nestlab images' (%s)\n", path);
-		if (flock(fd, LOCK_EX) < 0) {
-			close(fd);
-			return nl_error(err, errno, "lock %s", path);
-		}
+	note = xasprintf("images: waiting for another 'nestlab images' (%s)", path);
+	if (fs_lock_wait(fd, path, note, err) < 0) {
+		close(fd);
+		return -1;
 	}
 	return fd;
 }

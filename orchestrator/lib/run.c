@@ -4,7 +4,9 @@
  *
  * Synchronous stages on one thread. SIGINT and SIGTERM are blocked by the supervisor loop and polled
  * (loop_run_until(), vm_signal_pending() in the agent client), so Ctrl-C ends the current wait with an
- * EINTR error and the run tears down on its normal error path.
+ * EINTR error and the run tears down on its normal error path. timeouts.total (and timeouts.build during
+ * the set-up) is the process deadline of loop.h: it ends the current wait the same way, and
+ * loop_deadline_expired() makes it a timeout (exit 4) rather than an interruption.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -615,26 +617,26 @@ static void write_results(struct run *r, const char *name)
 }
 
 /*
- * arm_total_timeout() - timeouts.total: a timer sends SIGTERM to this process at the deadline. SIGTERM is
- * blocked and polled by every wait (loop.h), so the current stage ends with EINTR, and run_execute()
- * tells a timeout from a real SIGTERM by the clock.
+ * run_set_deadline() - the process deadline (loop.h) for what comes next: timeouts.total from the start
+ * of the run, or during the set-up the earlier of it and timeouts.build from @setup_start_ms (0: not in
+ * the set-up). Every wait of every stage ends when it passes (EINTR), and run_execute() knows it was
+ * the deadline by loop_deadline_expired(), not by guessing from the clock.
  */
-static void arm_total_timeout(struct run *r)
+static void run_set_deadline(struct run *r, uint64_t setup_start_ms)
 {
-	struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGTERM };
-	struct itimerspec its = { 0 };
-	uint64_t ms = r->plan->timeouts.total_ms;
+	const struct plan_timeouts *t = &r->plan->timeouts;
+	uint64_t total_at = r->t0_ms + t->total_ms;
+	cleanup_free char *what = xasprintf("the scenario's total timeout (timeouts.total, %llu s)",
+					    (unsigned long long)(t->total_ms / 1000));
 
-	if (!ms || timer_create(CLOCK_MONOTONIC, &sev, &r->total_timer) < 0)
-		return;
-	its.it_value.tv_sec = (time_t)(ms / 1000);
-	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
-	if (timer_settime(r->total_timer, 0, &its, NULL) < 0) {
-		timer_delete(r->total_timer);
+	if (setup_start_ms && setup_start_ms + t->build_ms < total_at) {
+		cleanup_free char *build = xasprintf("the set-up's timeout (timeouts.build, %llu s)",
+						     (unsigned long long)(t->build_ms / 1000));
+
+		loop_deadline_set(setup_start_ms + t->build_ms, build);
 		return;
 	}
-	r->total_timer_armed = true;
-	r->deadline_ms = r->t0_ms + ms;
+	loop_deadline_set(total_at, what);
 }
 
 /* run_stages() - everything between the plan and the teardown */
@@ -647,8 +649,12 @@ static int run_stages(struct run *r, const struct scenario *scn, nl_error_t *err
 	/* a first plan for the sources to build; the final one has the artefacts and the ports */
 	if (resolve_plan(r, scn, NULL, err) < 0)
 		return -2;
-	arm_total_timeout(r);
+	run_set_deadline(r, now_ms());
 	ret = stage_setup(r, r->plan, &a, err);
+	if (ret == 0 && loop_deadline_expired())	/* a cached set-up waits for nothing: check */
+		ret = nl_error(err, EINTR, "set-up");	/* run_execute() names the deadline */
+	if (ret == 0)
+		run_set_deadline(r, 0);
 	if (ret == 0)
 		ret = open_peer(r, r->plan, err);
 	if (ret == 0 && resolve_plan(r, scn, &a, err) < 0)
@@ -754,25 +760,16 @@ int run_execute(const struct scenario *scn, const struct run_options *opts, nl_e
 		return -1;
 	}
 	ret = run_stages(&r, scn, err);
-	if (r.total_timer_armed) {
-		timer_delete(r.total_timer);
-		if (now_ms() >= r.deadline_ms) {
-			/* our own SIGTERM: take it back so that the teardown runs normally */
-			sigset_t term;
-			struct timespec zero = { 0, 0 };
+	if (loop_deadline_expired()) {
+		/* timeouts.total or timeouts.build, not a SIGTERM: a timeout (exit 4), and the teardown runs */
+		cleanup_free char *what = xstrdup(loop_deadline_message());
 
-			sigemptyset(&term);
-			sigaddset(&term, SIGTERM);
-			while (sigtimedwait(&term, NULL, &zero) > 0)
-				;
-			if (ret < 0)
-				nl_error_release(err);
-			ret = -1;
-			nl_error(err, ETIMEDOUT, "the scenario's total timeout (timeouts.total, %llu s) expired; see "
-						  "%s/run.log for the stage it stopped", (unsigned long long)(r.plan->timeouts.total_ms / 1000),
-				 opts->run_dir);
-		}
+		if (ret < 0)
+			nl_error_release(err);
+		ret = -1;
+		nl_error(err, ETIMEDOUT, "%s; see %s/run.log for the stage it stopped", what, opts->run_dir);
 	}
+	loop_deadline_set(0, NULL);
 	interrupted = vm_signal_pending() || (ret < 0 && *err && (*err)->errnum == EINTR);
 	if (ret < 0) {
 		run_logf(&r, "stopped: %s", (*err)->msg);

@@ -34,9 +34,6 @@ struct run {
 	char run_id[8];			/* 6 hex digits, part of L1's domain name */
 	FILE *log;			/* run.log */
 	uint64_t t0_ms;
-	timer_t total_timer;		/* timeouts.total (arm_total_timeout()) */
-	bool total_timer_armed;
-	uint64_t deadline_ms;
 	struct tap tap;
 	bool failed;			/* a TAP point was not ok */
 

@@ -19,6 +19,7 @@
 #include "plan.h"
 #include "proc.h"
 #include "scenario.h"
+#include "loop.h"
 #include "test.h"
 
 static char tmp_root[] = "/tmp/nestlab-test-build-XXXXXX";
@@ -503,6 +504,31 @@ static int test_interrupt_kills_and_cleans(void)
 	return TEST_PASS;
 }
 
+/* test_deadline_ends_build() - the process deadline (a run's timeouts.build) stops a step that would go on */
+static int test_deadline_ends_build(void)
+{
+	cleanup_free char *tarball = make_source("echo '[1/9] started'\nsleep 60\n");
+	cleanup_free char *cache = new_dir("cache");
+	struct plan_source src = tarball_source(tarball, NULL);
+	struct build_options opts = quiet_options(cache);
+	struct build_result res;
+	cleanup_error nl_error_t err = NULL;
+	uint64_t start = now_ms();
+	int ret;
+
+	loop_deadline_set(now_ms() + 1500, "the set-up's timeout (timeouts.build, 1 s)");
+	ret = build_run(&fake_component, &src, &opts, &res, &err);
+	loop_deadline_set(0, NULL);
+	CHECK(ret < 0);
+	test_diag("%s (after %llu ms)", err->msg, (unsigned long long)(now_ms() - start));
+	CHECK(err->errnum == EINTR);
+	CHECK_CONTAINS(err->msg, "timeouts.build, 1 s) expired");
+	CHECK(now_ms() - start < 30000);
+	CHECK(proc_registry_count() == 0);
+	plan_source_release(&src);
+	return TEST_PASS;
+}
+
 static int test_git_source(void)
 {
 	cleanup_free char *repo = new_dir("repo");
@@ -724,7 +750,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_fake_build_then_noop),
 	TEST_CASE(test_broken_patch_leaves_cache),
 	TEST_CASE(test_failed_step_names_log),
-	TEST_CASE(test_interrupt_kills_and_cleans),
+	TEST_CASE(test_interrupt_kills_and_cleans), TEST_CASE(test_deadline_ends_build),
 	TEST_CASE(test_git_source),
 	TEST_CASE(test_debian_source_from_cache),
 	TEST_CASE(test_apt_deb_src_added_once),

@@ -10,7 +10,9 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -20,6 +22,7 @@
 #include "fs.h"
 #include "image.h"
 #include "image_internal.h"
+#include "loop.h"
 #include "plan.h"
 #include "proc.h"
 #include "rundir.h"
@@ -1450,7 +1453,55 @@ out:
 	return ret;
 }
 
+/*
+ * test_images_lock_interruptible() - while another nestlab holds <cache>/images/.lock, image_build()
+ * waits for it, but a Ctrl-C (SIGINT blocked by the supervisor loop, pending) or the process deadline
+ * ends the wait with EINTR instead of blocking in flock() for good. alarm() ends the test binary (a
+ * failure) if the wait does not end.
+ */
+static int test_images_lock_interruptible(void)
+{
+	cleanup_free char *dir = tmp_dir("lock");
+	cleanup_free char *images = xasprintf("%s/images", dir);
+	cleanup_free char *lock_path = xasprintf("%s/.lock", images);
+	cleanup_error nl_error_t err = NULL;
+	cleanup_close int held = -1;
+	struct image_config cfg = { .cache_dir = dir };
+	struct image_ctx ctx = { 0 };
+	struct image_result res = { 0 };
+	sigset_t block, old;
+
+	CHECK(fs_mkdir_p(images, &err) == 0);
+	held = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	CHECK(held >= 0 && flock(held, LOCK_EX) == 0);	/* "another nestlab" (a second open file description) */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	alarm(60);
+	CHECK(raise(SIGINT) == 0);
+	CHECK(image_build(&cfg, &ctx, &res, &err) == -1);
+	CHECK(err->errnum == EINTR);
+	CHECK_CONTAINS(err->msg, lock_path);
+	CHECK_CONTAINS(err->msg, "interrupted");
+	nl_error_release(&err);
+	{
+		struct timespec zero = { 0, 0 };
+
+		CHECK(sigtimedwait(&block, NULL, &zero) == SIGINT);	/* left pending for the caller's loop */
+	}
+	loop_deadline_set(now_ms() + 200, "timeouts.build (0 s)");
+	CHECK(image_build(&cfg, &ctx, &res, &err) == -1);
+	loop_deadline_set(0, NULL);
+	alarm(0);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	CHECK(err->errnum == EINTR);
+	CHECK_CONTAINS(err->msg, "timeouts.build (0 s) expired");
+	image_result_release(&res);
+	return TEST_PASS;
+}
+
 static const struct test_case tests[] = {
+	TEST_CASE(test_images_lock_interruptible),
 	TEST_CASE(test_cpio_roundtrip), TEST_CASE(test_cpio_bad_names),
 	TEST_CASE(test_cpio_gnu),	TEST_CASE(test_gzip),		TEST_CASE(test_fat_layout),
 	TEST_CASE(test_fat_limits),	TEST_CASE(test_seed_format),	TEST_CASE(test_seed_no_assign),
