@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "escape.h"
 
 static const struct command commands[] = {
 	{ "validate", cmd_validate, "check scenario files and report every problem with file:line:col" },
@@ -57,8 +58,10 @@ int cli_usage_error(nl_error_t *err, const char *cmd, const char *fmt, ...)
 }
 
 /* print_error() - print an error message; location-prefixed lines are printed as they are */
-static void print_error(const char *msg)
+static void print_error(const char *raw)
 {
+	/* messages may quote guest text: control bytes never reach the terminal as they are */
+	cleanup_free char *msg = escape_str(raw, SIZE_MAX, ESCAPE_MULTILINE);
 	const char *colon = strchr(msg, ':');
 	bool located = colon && colon != msg && strncmp(colon, ": ", 2) != 0;
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "agent_client.h"
+#include "escape.h"
 #include "vm.h"
 
 #define AC_READ_CHUNK_BYTES 65536
@@ -32,6 +33,7 @@
 #define AC_HELLO_MIN_GAP_MS 500			/* an unsolicited READY brings the next HELLO this close */
 #define AC_SNIPPET_BYTES 512			/* command output quoted in the log */
 #define AC_MESSAGE_MAX_BYTES 1024		/* guest text quoted in a log line or an error */
+#define AC_LOG_TEXT_MAX_BYTES 4096		/* of a LOG line's text, written to the log */
 #define AC_WHAT_MAX_BYTES 200			/* a command line quoted in messages */
 #define AC_GUEST_ERRNO_MAX 4095			/* a guest errno above this is not one */
 
@@ -47,6 +49,10 @@ struct agent_client {
 	void *log_opaque;
 	bool l1_ready_seen;		/* a READY from L1 arrived: l1_has_relay is known */
 	bool l1_has_relay;
+	uint64_t log_bytes, log_max_bytes;		/* written to the log, and its cap */
+	uint64_t log_guest_bytes, log_guest_max_bytes;	/* of which lines the guest caused unasked */
+	uint64_t log_lines_dropped;			/* not written because of a cap */
+	bool logging_unasked;				/* ac_log() lines count as ac_log_unasked() ones */
 };
 
 /* what a call waits for while it reads frames */
@@ -69,51 +75,77 @@ static const char *ac_agent_name(int level)
 	return level == 2 ? "L2 agent" : "L1 agent";
 }
 
-/**
- * ac_escape() - guest bytes as one printable line: "\\", "\n", "\t", other control and non-ASCII bytes
- * as "\xNN"
- * @data:	bytes (may be NULL when @len is 0)
- * @len:	their number
- * @max:	at most this many are shown, then "... (N bytes)"
- *
- * Return: a new string (free it)
- */
+/* ac_escape() - guest bytes as one printable line, at most @max of them shown (escape.h) */
 static char *ac_escape(const void *data, size_t len, size_t max)
 {
-	const unsigned char *p = data;
-	struct strbuf sb = STRBUF_INIT;
-	size_t n = len < max ? len : max;
-
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '\\')
-			strbuf_puts(&sb, "\\\\");
-		else if (p[i] == '\n')
-			strbuf_puts(&sb, "\\n");
-		else if (p[i] == '\t')
-			strbuf_puts(&sb, "\\t");
-		else if (p[i] < 0x20 || p[i] >= 0x7f)
-			strbuf_printf(&sb, "\\x%02x", p[i]);
-		else
-			strbuf_add(&sb, (const char *)&p[i], 1);
-	}
-	if (n < len)
-		strbuf_printf(&sb, "... (%zu bytes)", len);
-	return strbuf_detach(&sb);
+	return escape_bytes(data, len, max, ESCAPE_BACKSLASH);
 }
 
 /* ac_escape_str() - ac_escape() of a NUL-terminated guest string */
 static char *ac_escape_str(const char *s, size_t max)
 {
-	return ac_escape(s, s ? strlen(s) : 0, max);
+	return escape_str(s, max, ESCAPE_BACKSLASH);
 }
 
-/* ac_log() - append "SECONDS.MS TEXT" to the log, if there is one */
+/**
+ * ac_vlog() - append "SECONDS.MS TEXT" to the log, if there is one, within its caps
+ * @c:		client
+ * @guest:	the line is there because the guest sent something unasked (a LOG line, a frame nobody
+ *		waits for): it counts against AGENT_CLIENT_LOG_GUEST_MAX_BYTES as well
+ * @fmt:	text
+ * @ap:		arguments
+ *
+ * Past a cap one line says so; later lines are counted (and the count written when the client closes),
+ * so a guest that floods the channel cannot fill the disk, and the transcript of nestlab's own requests
+ * keeps its room.
+ */
+static void PRINTF_FMT(3, 0) ac_vlog(struct agent_client *c, bool guest, const char *fmt, va_list ap)
+{
+	off_t before, after;
+
+	if (!c->log)
+		return;
+	if (c->log_bytes >= c->log_max_bytes || (guest && c->log_guest_bytes >= c->log_guest_max_bytes)) {
+		c->log_lines_dropped++;
+		return;
+	}
+	before = ftello(c->log);
+	log_vline(c->log, LOG_STAMP_PLAIN, c->start_ms, fmt, ap);
+	after = ftello(c->log);
+	if (before >= 0 && after > before) {
+		c->log_bytes += (uint64_t)(after - before);
+		if (guest)
+			c->log_guest_bytes += (uint64_t)(after - before);
+	}
+	if (c->log_bytes >= c->log_max_bytes)
+		fprintf(c->log, "[nestlab: this log is capped at %llu bytes; later lines are not written]\n",
+			(unsigned long long)c->log_max_bytes);
+	else if (guest && c->log_guest_bytes >= c->log_guest_max_bytes)
+		fprintf(c->log, "[nestlab: %llu bytes of lines the guest caused (LOG lines, frames nobody waited for) "
+			"written; later ones are counted, not written; requests and replies still are]\n",
+			(unsigned long long)c->log_guest_max_bytes);
+	else
+		return;
+	fflush(c->log);
+}
+
+/* ac_log() - a line of the transcript (nestlab's requests, their replies, its own events) */
 static void PRINTF_FMT(2, 3) ac_log(struct agent_client *c, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vline(c->log, LOG_STAMP_PLAIN, c->start_ms, fmt, ap);
+	ac_vlog(c, c->logging_unasked, fmt, ap);
+	va_end(ap);
+}
+
+/* ac_log_unasked() - a line about something the guest sent unasked (see ac_vlog()) */
+static void PRINTF_FMT(2, 3) ac_log_unasked(struct agent_client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ac_vlog(c, true, fmt, ap);
 	va_end(ap);
 }
 
@@ -318,9 +350,9 @@ static int ac_fill(struct agent_client *c, struct ac_wait *w, uint64_t deadline,
 static void ac_log_line(struct agent_client *c, int level, const struct agent_log *log)
 {
 	cleanup_free char *source = ac_escape_str(log->source, 64);
-	cleanup_free char *text = ac_escape_str(log->text, 2 * AGENT_MAX_DATA_BYTES);
+	cleanup_free char *text = ac_escape_str(log->text, AC_LOG_TEXT_MAX_BYTES);
 
-	ac_log(c, "l%d LOG %s [%llu.%03llu]: %s", level, source, (unsigned long long)(log->time_ms / 1000),
+	ac_log_unasked(c, "l%d LOG %s [%llu.%03llu]: %s", level, source, (unsigned long long)(log->time_ms / 1000),
 	       (unsigned long long)(log->time_ms % 1000), text);
 	if (c->log_fn)
 		c->log_fn(c->log_opaque, level, log);
@@ -388,7 +420,7 @@ static void ac_log_reply(struct agent_client *c, int level, const struct agent_m
 static int ac_bad_frame(struct agent_client *c, int level, uint32_t request_id, const char *why,
 			struct ac_wait *w, nl_error_t *err)
 {
-	ac_log(c, "l%d <- frame #%u dropped: %s", level, request_id, why);
+	ac_log_unasked(c, "l%d <- frame #%u dropped: %s", level, request_id, why);
 	if (!w->request_id || request_id != w->request_id || (level != w->level && level != 1))
 		return 0;
 	return nl_error(err, 0, "%s: the reply from the %s is malformed: %s", w->what, ac_agent_name(level),
@@ -404,12 +436,14 @@ static int ac_unsolicited(struct agent_client *c, int level, const struct agent_
 		return 0;
 	}
 	if (msg->type == AGENT_MSG_READY && msg->request_id == 0) {
+		c->logging_unasked = true;
 		ac_log_reply(c, level, msg);
+		c->logging_unasked = false;
 		if (level == w->level)
 			w->ready_seen = true;
 		return 0;
 	}
-	ac_log(c, "l%d <- %s #%u dropped: no request waits for it (a reply after its timeout, or to a "
+	ac_log_unasked(c, "l%d <- %s #%u dropped: no request waits for it (a reply after its timeout, or to a "
 	       "repeated HELLO)", level, agent_msg_type_name(msg->type), msg->request_id);
 	return 0;
 }
@@ -580,6 +614,8 @@ int agent_client_adopt_fd(int fd, const char *name, const char *log_path, struct
 	c->fd = fd;
 	c->name = xstrdup(name ? name : "the agent channel");
 	c->start_ms = now_ms();
+	c->log_max_bytes = AGENT_CLIENT_LOG_MAX_BYTES;
+	c->log_guest_max_bytes = AGENT_CLIENT_LOG_GUEST_MAX_BYTES;
 	/* ids start somewhere else on every connection, so replies queued for an earlier client of the
 	 * same port do not match this one's requests */
 	c->next_id = (uint32_t)(c->start_ms * 2654435761u) ^ ((uint32_t)getpid() << 16);
@@ -656,6 +692,9 @@ void agent_client_free(struct agent_client *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->log) {
+		if (c->log_lines_dropped)
+			fprintf(c->log, "[nestlab: %llu lines were not written because of the caps above]\n",
+				(unsigned long long)c->log_lines_dropped);
 		ac_log(c, "closed");
 		fclose(c->log);
 	}

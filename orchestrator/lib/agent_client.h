@@ -31,7 +31,9 @@
  * Unsolicited frames that arrive while a call waits, and those agent_client_poll_logs() reads: LOG
  * lines of both levels (L2's come inside RELAYs) are appended to the log ("SECONDS.MS l2 LOG kmsg:
  * TEXT") and handed to the log callback, unsolicited READYs are logged. The log also holds a transcript
- * of every request and reply.
+ * of every request and reply. The log is capped: lines the guest caused unasked (LOG lines, each cut at
+ * 4 KiB of text, and frames nobody waits for) stop at AGENT_CLIENT_LOG_GUEST_MAX_BYTES, everything at
+ * AGENT_CLIENT_LOG_MAX_BYTES; a line says so, and the lines not written are counted.
  *
  * Every wait has a deadline and is interruptible: SIGINT and SIGTERM are blocked by the supervisor
  * loop, and a wait that finds one pending (vm_signal_pending()) ends within AGENT_CLIENT_POLL_SLICE_MS
@@ -53,6 +55,8 @@
 #define AGENT_CLIENT_POLL_SLICE_MS 100		/* how often a wait looks for SIGINT/SIGTERM */
 #define AGENT_CLIENT_REPLY_MARGIN_MS 15000	/* an EXEC's reply may come this long after its timeout */
 #define AGENT_CLIENT_READ_MAX_DEFAULT (16u << 20) /* read_file with max_total 0 */
+#define AGENT_CLIENT_LOG_MAX_BYTES (64ull << 20)	/* the client's log stops growing here */
+#define AGENT_CLIENT_LOG_GUEST_MAX_BYTES (16ull << 20)	/* of it, lines the guest caused unasked */
 
 struct agent_client;
 

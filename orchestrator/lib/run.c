@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "build.h"
+#include "escape.h"
 #include "image.h"
 #include "junit.h"
 #include "proc.h"
@@ -31,13 +32,14 @@
 
 void run_logf(struct run *r, const char *fmt, ...)
 {
-	cleanup_free char *text = NULL;
+	cleanup_free char *raw = NULL, *text = NULL;
 	va_list ap;
 	double t = (now_ms() - r->t0_ms) / 1000.0;
 
 	va_start(ap, fmt);
-	text = xvasprintf(fmt, ap);
+	raw = xvasprintf(fmt, ap);
 	va_end(ap);
+	text = escape_str(raw, SIZE_MAX, ESCAPE_MULTILINE);	/* it may quote guest text */
 	if (r->log) {
 		fprintf(r->log, "[%7.1f] %s\n", t, text);
 		fflush(r->log);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "escape.h"
 #include "tap.h"
 
 void tap_init(struct tap *tap, FILE *out)
@@ -70,24 +71,45 @@ void tap_begin(struct tap *tap, int planned)
 }
 
 /**
- * tap_put_line_text() - write text on the current line, control characters replaced by spaces
+ * tap_put_line_text() - write text on the current line: line breaks and tabs become spaces, other
+ * control bytes, C1 controls and bytes that are not UTF-8 become "\xNN" (escape.h)
  * @out:	stream
  * @s:		text (NULL writes nothing)
  * @escape:	also escape '#' and '\' (descriptions)
  */
 static void tap_put_line_text(FILE *out, const char *s, bool escape)
 {
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	cleanup_free char *line = xstrdup(s ? s : "");
+	cleanup_free char *shown = NULL;
 
-		if (c < 0x20 || c == 0x7f)
-			fputc(' ', out);
-		else if (escape && (c == '#' || c == '\\')) {
+	for (char *p = line; *p; p++)	/* one line: line breaks and tabs become spaces */
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+	/* guest text: other control bytes, C1 controls and invalid UTF-8 as "\xNN" (escape.h) */
+	shown = escape_str(line, SIZE_MAX, ESCAPE_UTF8 | (escape ? ESCAPE_BACKSLASH : 0));
+	for (const char *p = shown; *p; p++) {
+		if (escape && *p == '#')
 			fputc('\\', out);
-			fputc(c, out);
-		} else
-			fputc(c, out);
+		fputc(*p, out);
 	}
+}
+
+/* non_ascii_unsafe() - @s holds a byte >= 0x80 that is not part of valid, non-C1 UTF-8 */
+static bool non_ascii_unsafe(const char *s)
+{
+	size_t len = strlen(s);
+
+	for (size_t i = 0; i < len; i++) {
+		size_t u;
+
+		if ((unsigned char)s[i] < 0x80)
+			continue;
+		u = escape_utf8_len(s + i, len - i);
+		if (!u)
+			return true;
+		i += u - 1;
+	}
+	return false;
 }
 
 /* yaml_is_reserved() - true for words YAML 1.1/1.2 read as null or booleans */
@@ -126,7 +148,7 @@ static bool yaml_plain_ok(const char *s)
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			return false;
-	return true;
+	return !non_ascii_unsafe(s);
 }
 
 /**
@@ -139,6 +161,9 @@ static bool yaml_plain_ok(const char *s)
 static bool yaml_block_ok(const char *s)
 {
 	bool line_start = true;
+
+	if (non_ascii_unsafe(s))
+		return false;
 
 	for (const char *p = s; *p; p++) {
 		unsigned char c = (unsigned char)*p;
@@ -170,10 +195,20 @@ static void yaml_put_double_quoted(FILE *out, const char *s)
 		case '\t': fputs("\\t", out); break;
 		case '\r': fputs("\\r", out); break;
 		default:
-			if (c < 0x20 || c == 0x7f)
+			if (c >= 0x80) {	/* valid UTF-8 as it is; C1 controls and other bytes escaped */
+				size_t u = escape_utf8_len(s, strlen(s));
+
+				if (!u) {
+					fprintf(out, "\\x%02x", c);
+				} else {
+					fwrite(s, 1, u, out);
+					s += u - 1;
+				}
+			} else if (c < 0x20 || c == 0x7f) {
 				fprintf(out, "\\x%02x", c);
-			else
+			} else {
 				fputc(c, out);
+			}
 		}
 	}
 	fputc('"', out);

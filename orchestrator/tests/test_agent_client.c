@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -743,6 +744,56 @@ static int test_fake_noise(void)
 	return fake_finish(&run, false);
 }
 
+/* script: a flood of LOG lines (small ones and maximum-size ones) and stale replies, then the real reply */
+static int script_flood(struct fake *f)
+{
+	static char big[AGENT_MAX_DATA_BYTES];
+	char small[4200];
+	struct agent_msg log = { .type = AGENT_MSG_LOG };
+	uint32_t id = fake_expect(f, AGENT_MSG_EXEC, 1);
+
+	if (!id)
+		return -1;
+	memset(small, 'x', sizeof(small) - 1);
+	small[sizeof(small) - 1] = '\0';
+	memset(big, 'y', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log.u.log.source = "kmsg";
+	for (int i = 0; i < 6000; i++) {
+		log.u.log.text = i % 500 == 0 ? big : small;
+		if (fake_send(f, 1, &log) < 0 || (i % 100 == 0 && fake_exec_result(f, 1, id - 1, 1, "stale") < 0))
+			return -1;
+	}
+	return fake_exec_result(f, 1, id, 0, "after the flood");
+}
+
+/* a guest flooding the channel: the client's log stops at its cap for guest lines, the reply still comes */
+static int test_fake_flood_log_capped(void)
+{
+	cleanup_fake_run struct fake_run run = { 0 };
+	cleanup_error nl_error_t err = NULL;
+	cleanup_free char *out = NULL, *log = NULL;
+	struct stat st;
+	int status = -1;
+
+	CHECK(fake_start(&run, script_flood) == 0);
+	CHECK_OK(agent_client_sh(run.client, 1, "true", 60000, &out, &status, &err));
+	CHECK(status == 0);
+	CHECK_STR(out, "after the flood");
+	agent_client_free(run.client);
+	run.client = NULL;
+	CHECK(stat(run.log_path, &st) == 0);
+	test_diag("client log: %lld bytes after about %d MiB of LOG lines", (long long)st.st_size,
+		  (int)((6000 * 4200ull + 12 * AGENT_MAX_DATA_BYTES) >> 20));
+	CHECK((uint64_t)st.st_size < AGENT_CLIENT_LOG_GUEST_MAX_BYTES + (1u << 20));
+	log = read_file_text(run.log_path);
+	CHECK_CONTAINS(log, "... (786431 bytes)");	/* a maximum-size LOG line is cut */
+	CHECK_CONTAINS(log, "later ones are counted, not written; requests and replies still are]");
+	CHECK_CONTAINS(log, "lines were not written because of the caps above]");
+	CHECK_CONTAINS(log, "l1 <- EXEC_RESULT");	/* the transcript goes on */
+	return fake_finish(&run, false);
+}
+
 /* script: an ERROR reply with control characters and an errno; a reply of the wrong type; lying data */
 static int script_errors(struct fake *f)
 {
@@ -958,6 +1009,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_connect_errors),
 	TEST_CASE(test_fake_noise),
 	TEST_CASE(test_fake_errors),
+	TEST_CASE(test_fake_flood_log_capped),
 	TEST_CASE(test_fake_corrupt_timeout_interrupt_close),
 	TEST_CASE(test_fake_relay),
 	TEST_CASE(test_fake_no_relay),

@@ -146,6 +146,18 @@ static int test_validate_missing_file(void)
 	return TEST_PASS;
 }
 
+/* text that reaches an error message (a path here; guest text in a run) is printed with its control bytes escaped */
+static int test_error_escapes_control_bytes(void)
+{
+	cleanup_cli struct cli_result r = { 0 };
+
+	cli_run(&r, (const char *[]){ "validate", "no/such/\x1b]0;owned\x07\x1b[2J\xc2\x9b" "31m\xff.yaml", NULL });
+	CHECK(r.status == 3);
+	CHECK_CONTAINS(r.err, "no/such/\\x1b]0;owned\\x07\\x1b[2J\\xc2\\x9b31m\\xff.yaml");
+	CHECK(!strchr(r.err, 0x1b) && !strchr(r.err, 0x07) && !strchr(r.err, (char)0x9b) && !strchr(r.err, (char)0xff));
+	return TEST_PASS;
+}
+
 static int test_validate_plan_contradiction(void)
 {
 	cleanup_cli struct cli_result r = { 0 };
@@ -272,6 +284,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_validate_good),
 	TEST_CASE(test_validate_bad_file_line_col),
 	TEST_CASE(test_validate_missing_file),
+	TEST_CASE(test_error_escapes_control_bytes),
 	TEST_CASE(test_validate_plan_contradiction),
 	TEST_CASE(test_plan_nested_igb),
 	TEST_CASE(test_plan_nested_ixgbe),

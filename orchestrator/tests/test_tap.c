@@ -261,6 +261,35 @@ static int test_tap_yaml_round_trip(void)
 	return TEST_PASS;
 }
 
+/* guest text in a description, a SKIP reason, a comment and the YAML block never reaches the terminal raw */
+static int test_tap_guest_text_escaped(void)
+{
+	cleanup_capture struct tap_capture c;
+	const char *guest = "L2 said \x1b[2J\x1b]0;owned\x07 \xc2\x9b" "31m \x9b" "1m \xff caf\xc3\xa9";
+	struct tap_kv kv = { "out", guest };
+	struct tap_point p = { .ok = false, .description = guest, .message = guest, .extra = &kv, .n_extra = 1 };
+	cleanup_free char *multi = xasprintf("%s\nsecond line \x1b[1m", guest);
+	struct tap_kv kv2 = { "lines", multi };
+	const char *text;
+
+	tap_capture_init(&c);
+	tap_emit(&c.tap, &p);
+	tap_skip(&c.tap, guest, "skipped");
+	tap_comment(&c.tap, "%s", multi);
+	p.extra = &kv2;
+	tap_emit(&c.tap, &p);
+	tap_bail_out(&c.tap, "%s", guest);
+	text = tap_capture_text(&c);
+	test_diag("%s", text);
+	for (const unsigned char *q = (const unsigned char *)text; *q; q++)
+		CHECK(*q != 0x1b && *q != 0x07 && *q != 0x9b && *q != 0xff);
+	CHECK_CONTAINS(text, "not ok 1 - L2 said \\x1b[2J\\x1b]0;owned\\x07 \\xc2\\x9b31m \\x9b1m \\xff caf\xc3\xa9\n");
+	CHECK_CONTAINS(text, "# L2 said \\x1b[2J");
+	CHECK_CONTAINS(text, "Bail out! L2 said \\x1b[2J");
+	CHECK_CONTAINS(text, "caf\xc3\xa9");	/* valid UTF-8 stays */
+	return TEST_PASS;
+}
+
 static int test_tap_bail_out(void)
 {
 	cleanup_capture struct tap_capture c;
@@ -330,6 +359,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_tap_yaml_exact_quoting),	TEST_CASE(test_tap_yaml_round_trip),
 	TEST_CASE(test_tap_bail_out),		TEST_CASE(test_tap_comment_lines),
 	TEST_CASE(test_tap_records_and_callback),
+	TEST_CASE(test_tap_guest_text_escaped),
 };
 
 int main(void)
