@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -48,63 +47,6 @@ int build_sha256_file(const char *path, char hex[BUILD_SHA256_HEX_LEN + 1], nl_e
 }
 
 /* ---- files ------------------------------------------------------------------------------------- */
-
-static int remove_entry(const char *path, const struct stat *st UNUSED, int type UNUSED, struct FTW *ftw UNUSED)
-{
-	if (remove(path) < 0 && errno != ENOENT)
-		return errno;
-	return 0;
-}
-
-int build_remove_tree(const char *path, nl_error_t *err)
-{
-	struct stat st;
-	int rc;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : nl_error(err, errno, "remove %s", path);
-	/* a tree extracted from a tarball may hold read-only directories: make them writable first */
-	if (S_ISDIR(st.st_mode))
-		chmod(path, 0755);
-	rc = nftw(path, remove_entry, 64, FTW_DEPTH | FTW_PHYS);
-	if (rc == EACCES || rc == EPERM) {
-		cleanup_free char *output = NULL;
-		char *argv[] = { "chmod", "-R", "u+rwX", (char *)path, NULL };
-
-		proc_run(argv, 600000, &output, err);
-		nl_error_release(err);
-		rc = nftw(path, remove_entry, 64, FTW_DEPTH | FTW_PHYS);
-	}
-	if (rc != 0)
-		return nl_error(err, rc > 0 ? rc : errno, "remove %s", path);
-	return 0;
-}
-
-int build_write_file(const char *path, const char *text, nl_error_t *err)
-{
-	cleanup_free char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
-	cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	size_t len = strlen(text), done = 0;
-
-	if (fd < 0)
-		return nl_error(err, errno, "create %s", tmp);
-	while (done < len) {
-		ssize_t n = write(fd, text + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			unlink(tmp);
-			return nl_error(err, errno, "write %s", tmp);
-		}
-		done += (size_t)n;
-	}
-	if (rename(tmp, path) < 0) {
-		unlink(tmp);
-		return nl_error(err, errno, "rename %s to %s", tmp, path);
-	}
-	return 0;
-}
 
 int build_log_open(struct build *b, const char *path, nl_error_t *err)
 {
@@ -356,26 +298,6 @@ static int lock_component(struct build *b, int *lock_fd, nl_error_t *err)
 	return 0;
 }
 
-/* remove_stale_staging() - staging directories of builds that died (we hold the lock: none is live) */
-static void remove_stale_staging(struct build *b)
-{
-	DIR *dir = opendir(b->comp_dir);
-	struct dirent *de;
-
-	if (!dir)
-		return;
-	while ((de = readdir(dir))) {
-		cleanup_error nl_error_t err = NULL;
-		cleanup_free char *path = NULL;
-
-		if (strncmp(de->d_name, ".staging-", 9))
-			continue;
-		path = xasprintf("%s/%s", b->comp_dir, de->d_name);
-		build_remove_tree(path, &err);
-	}
-	closedir(dir);
-}
-
 static unsigned read_progress_steps(const struct build *b)
 {
 	cleanup_free char *path = xasprintf("%s/progress-steps", b->comp_dir);
@@ -440,30 +362,18 @@ static int collect(struct build *b, const char *out_dir, nl_error_t *err)
 		}
 		strbuf_printf(&manifest, "artefact %s %lld\n", a->name, (long long)st.st_size);
 	}
-	ret = build_write_file(manifest_path, manifest.str, err);
+	ret = fs_write_text(manifest_path, manifest.str, err);
 out:
 	strbuf_release(&manifest);
 	return ret;
 }
 
-/* set_current() - <comp_dir>/current -> <key>, replaced atomically */
+/* set_current() - <comp_dir>/current -> <key>, replaced atomically and durably */
 static int set_current(const struct build *b, nl_error_t *err)
 {
 	cleanup_free char *link = xasprintf("%s/current", b->comp_dir);
-	cleanup_free char *tmp = xasprintf("%s/.current-%d", b->comp_dir, (int)getpid());
-	char target[256];
-	ssize_t n = readlink(link, target, sizeof(target) - 1);
 
-	if (n > 0 && (size_t)n == strlen(b->key) && !strncmp(target, b->key, (size_t)n))
-		return 0;
-	unlink(tmp);
-	if (symlink(b->key, tmp) < 0)
-		return nl_error(err, errno, "symlink %s", tmp);
-	if (rename(tmp, link) < 0) {
-		unlink(tmp);
-		return nl_error(err, errno, "replace %s", link);
-	}
-	return 0;
+	return fs_symlink_replace(link, b->key, err);
 }
 
 /* publish() - the staging output becomes <comp_dir>/<key>; `current` follows */
@@ -474,11 +384,10 @@ static int publish(struct build *b, nl_error_t *err)
 	cleanup_free char *steps = xasprintf("%u\n", b->progress_steps);
 	cleanup_free char *steps_path = xasprintf("%s/progress-steps", b->comp_dir);
 
-	if (collect(b, out_dir, err) < 0)
+	/* the artefacts and the manifest, then the directory, then its name, then `current` (fs.h) */
+	if (collect(b, out_dir, err) < 0 || fs_publish(out_dir, final, err) < 0)
 		return -1;
-	if (rename(out_dir, final) < 0)
-		return nl_error(err, errno, "rename %s to %s", out_dir, final);
-	if (b->progress_steps && build_write_file(steps_path, steps, err) < 0)
+	if (b->progress_steps && fs_write_text(steps_path, steps, err) < 0)
 		return -1;
 	return set_current(b, err);
 }
@@ -497,7 +406,7 @@ static int build_work(struct build *b, nl_error_t *err)
 	build_log(b, "build %s, key %s, %u jobs\n%s", b->comp->name, b->key, b->jobs, b->key_text);
 	b->progress_last_total = read_progress_steps(b);
 	if (build_source_extract(b, err) < 0)
-		return -1;
+		return nl_error_wrap(err, "extract the source");
 	if (build_apply_series(b, err) < 0)
 		return -1;
 	if (run_steps(b, err) < 0)
@@ -566,7 +475,7 @@ static void fill_result(struct build *b, struct build_result *res, bool cached)
 /* build_locked() - under the component's lock: look again, then build */
 static int build_locked(struct build *b, struct build_result *res, nl_error_t *err)
 {
-	remove_stale_staging(b);
+	fs_remove_stale(b->comp_dir, ".staging-");	/* builds that died: we hold the lock */
 	if (is_built(b)) {	/* another nestlab built it while we waited */
 		fill_result(b, res, true);
 		return set_current(b, err);
@@ -576,7 +485,9 @@ static int build_locked(struct build *b, struct build_result *res, nl_error_t *e
 
 		if (b->log_fd >= 0)
 			build_log(b, "FAILED: %s", *err ? (*err)->msg : "unknown error");
-		if (b->staging && build_remove_tree(b->staging, &rm_err) < 0 && b->log_fd >= 0)
+		if (b->staging)
+			fs_error_mark_full(err, b->staging);	/* while the partial build still fills it */
+		if (b->staging && fs_remove_tree(b->staging, &rm_err) < 0 && b->log_fd >= 0)
 			build_log(b, "%s", rm_err->msg);
 		build_error_note_log(err, b->log_path);
 		return -1;
@@ -584,7 +495,7 @@ static int build_locked(struct build *b, struct build_result *res, nl_error_t *e
 	{
 		cleanup_error nl_error_t rm_err = NULL;
 
-		build_remove_tree(b->staging, &rm_err);
+		fs_remove_tree(b->staging, &rm_err);
 	}
 	build_log(b, "done in %llu s", (unsigned long long)((now_ms() - b->started_ms) / 1000));
 	fill_result(b, res, false);
@@ -613,8 +524,13 @@ int build_run(const struct build_component *comp, const struct plan_source *src,
 		goto out;
 	ret = build_locked(&b, res, err);
 out:
-	if (ret < 0)
+	if (ret < 0) {
+		cleanup_free char *what = xasprintf("the build of %s", comp->name);
+
+		/* the staging directory is gone by now: the free space shown is what a new try starts with */
+		fs_error_explain_full(err, b.cache_dir ? b.cache_dir : opts->cache_dir, what);
 		nl_error_wrap(err, "build %s", comp->name);
+	}
 	build_release(&b);
 	return ret;
 }

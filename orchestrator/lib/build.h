@@ -307,8 +307,4 @@ void build_error_note_log(nl_error_t *err, const char *path);
  */
 char *build_linux_missing_symbols(const char *dotconfig, const char *fragment);
 
-/* build.c helpers shared with the other build_*.c */
-int build_remove_tree(const char *path, nl_error_t *err);
-int build_write_file(const char *path, const char *text, nl_error_t *err);
-
 #endif /* NESTLAB_BUILD_H */

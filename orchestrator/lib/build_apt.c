@@ -283,7 +283,7 @@ int build_apt_ensure_deb_src(const char *apt_dir, const char *host_suite, const 
 				"apt has no deb-src entry for %s, which `apt-get source` needs to fetch the sources; "
 				"run `nestlab build` once as root, or write %s yourself and run apt-get update:\n%s",
 				suite, path, text);
-	if (build_write_file(path, text, err) < 0)
+	if (fs_write_text(path, text, err) < 0)
 		return nl_error_wrap(err, "deb-src entry for %s", suite);
 	*added = true;
 	return 0;
@@ -324,7 +324,7 @@ static int private_argv(const char *apt_dir, const char *cache_dir, const char *
 	}
 	list_text = xasprintf("deb %s%s%s %s %s main\n", signed_by ? "[signed-by=" : "", signed_by ? signed_by : "",
 			      signed_by ? "] " : "", uri, suite);
-	if (build_write_file(list, list_text, err) < 0)
+	if (fs_write_text(list, list_text, err) < 0)
 		return -1;
 	opts = xcalloc(1, sizeof(char *));
 	strv_push(&opts, "apt-get");

@@ -91,7 +91,7 @@ static int qemu_tools_fetch(struct build *b, const char *staging, nl_error_t *er
 		strbuf_printf(&names, "%s%s", i ? " " : "", debs[i]);
 	}
 	strbuf_puts(&names, "\n");
-	ret = build_write_file(stamp, names.str, err);
+	ret = fs_write_text(stamp, names.str, err);
 out:
 	strbuf_release(&names);
 	return ret;
@@ -116,10 +116,10 @@ static int qemu_tools(struct build *b, nl_error_t *err)
 		if (build_log_open(b, log, err) < 0)
 			return -1;
 		ret = qemu_tools_fetch(b, staging, err);
-		if (ret == 0 && rename(root, b->tools_dir) < 0)
-			ret = nl_error(err, errno, "rename %s to %s", root, b->tools_dir);
+		if (ret == 0)
+			ret = fs_publish(root, b->tools_dir, err);
 		build_log_close(b);
-		build_remove_tree(staging, &rm_err);
+		fs_remove_tree(staging, &rm_err);
 		if (ret < 0) {
 			build_error_note_log(err, log);
 			return nl_error_wrap(err, "meson and pycotap from %s", QEMU_TOOLS_SUITE);

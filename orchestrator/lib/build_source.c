@@ -321,16 +321,17 @@ static int debian_take(struct build *b, const char *request, const char *dir, co
 					"one the patches were checked against; check it, then update SOURCES",
 				orig, sha, b->series_dir, pin_sha);
 	to = xasprintf("%s/src/%s", b->cache_dir, orig);
-	if (rename(from, to) < 0)
-		return nl_error(err, errno, "rename %s to %s", from, to);
+	/* the tarball is durable under its name before the record that names it is written */
+	if (fs_publish(from, to, err) < 0)
+		return -1;
 	record = xasprintf("version %s\norig-tarball %s\nsha256 %s\n", version, orig, sha);
 	info = info_path(b, request);
-	if (build_write_file(info, record, err) < 0)
+	if (fs_write_text(info, record, err) < 0)
 		return -1;
 	if (strcmp(request, version)) {	/* a suite request: record the version too */
 		cleanup_free char *vinfo = info_path(b, version);
 
-		if (build_write_file(vinfo, record, err) < 0)
+		if (fs_write_text(vinfo, record, err) < 0)
 			return -1;
 	}
 	debian_use(b, version, orig, sha);
@@ -346,13 +347,13 @@ static int debian_download(struct build *b, const char *request, bool is_suite, 
 	cleanup_error nl_error_t rm_err = NULL;
 	int ret;
 
-	build_remove_tree(dir, &rm_err);
+	fs_remove_tree(dir, &rm_err);
 	if (fs_mkdir_p(dir, err) < 0)
 		return -1;
 	ret = build_apt_source(b, arg, dir, err);
 	if (ret == 0)
 		ret = debian_take(b, request, dir, prefix, err);
-	build_remove_tree(dir, &rm_err);
+	fs_remove_tree(dir, &rm_err);
 	return ret;
 }
 

@@ -1,17 +1,31 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * fs.c - file-system helpers shared by the cache, image, run-directory and libvirt modules
+ *
+ * The publish path of fs.h: fsync the files, then the directories, rename into place, fsync the parent
+ * (rename(2) and fsync(2); for directories the same, see "Notes" in fsync(2): an fsync of the file does
+ * not make its directory entry durable). Trees are walked with openat()/fdopendir() on O_NOFOLLOW
+ * descriptors, so a symlink inside a tree is never followed.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fs.h"
 #include "loop.h"
 
 #define FS_LOCK_POLL_MS 100
+
+/* below this much free space a file system counts as full (fs_error_mark_full()) */
+#define FS_FULL_BYTES (1ULL << 20)
 
 /**
  * fs_mkdir_p() - mkdir -p
@@ -71,4 +85,303 @@ int fs_lock_wait(int fd, const char *path, const char *waiting_note, nl_error_t 
 		nanosleep(&slice, NULL);
 	}
 	return 0;
+}
+
+/* ---- removal ----------------------------------------------------------------------------------- */
+
+/*
+ * remove_at() - remove @name in the directory @dirfd (@path names it for messages), recursively;
+ * directories are made writable and searchable first (a tarball may extract read-only ones)
+ */
+static int remove_at(int dirfd, const char *name, const char *path, nl_error_t *err)
+{
+	struct stat st;
+	DIR *dir;
+	struct dirent *de;
+	int fd, ret = 0;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : nl_error(err, errno, "remove %s", path);
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return nl_error(err, errno, "remove %s", path);
+		return 0;
+	}
+	if ((st.st_mode & 0700) != 0700)
+		fchmodat(dirfd, name, (st.st_mode & 07777) | 0700, 0);
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return nl_error(err, errno, "remove %s", path);
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return nl_error(err, errno, "remove %s", path);
+	}
+	while (ret == 0 && (de = readdir(dir))) {
+		cleanup_free char *sub = NULL;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		sub = xasprintf("%s/%s", path, de->d_name);
+		ret = remove_at(fd, de->d_name, sub, err);
+	}
+	closedir(dir);
+	if (ret == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		ret = nl_error(err, errno, "remove %s", path);
+	return ret;
+}
+
+int fs_remove_tree(const char *path, nl_error_t *err)
+{
+	return remove_at(AT_FDCWD, path, path, err);
+}
+
+void fs_remove_stale(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		cleanup_error nl_error_t err = NULL;
+		cleanup_free char *path = NULL;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)))
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		if (fs_remove_tree(path, &err) < 0)
+			fprintf(stderr, "nestlab: warning: %s\n", err->msg);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* ---- fsync --------------------------------------------------------------------------------------- */
+
+int fs_sync_path(const char *path, nl_error_t *err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return nl_error(err, errno, "open %s to sync it", path);
+	if (fsync(fd) < 0)
+		return nl_error(err, errno, "fsync %s", path);
+	return 0;
+}
+
+int fs_sync_parent(const char *path, nl_error_t *err)
+{
+	cleanup_free char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+
+	if (!slash)
+		return fs_sync_path(".", err);
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return fs_sync_path(dir, err);
+}
+
+/* sync_fd_tree() - fsync the tree open at @fd (named @path): regular files, then subdirectories, then @fd */
+static int sync_fd_tree(int fd, const char *path, nl_error_t *err)
+{
+	struct stat st;
+	DIR *dir;
+	struct dirent *de;
+	int ret = 0;
+
+	if (fstat(fd, &st) < 0)
+		return nl_error(err, errno, "stat %s", path);
+	if (S_ISDIR(st.st_mode)) {
+		int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+		dir = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+		if (!dir) {
+			if (dup_fd >= 0)
+				close(dup_fd);
+			return nl_error(err, errno, "read directory %s", path);
+		}
+		while (ret == 0 && (de = readdir(dir))) {
+			cleanup_free char *sub = NULL;
+			int sub_fd;
+
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (de->d_type != DT_REG && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+				continue;
+			sub = xasprintf("%s/%s", path, de->d_name);
+			sub_fd = openat(fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			if (sub_fd < 0) {
+				if (errno == ELOOP || errno == ENXIO)	/* a symlink or a socket (DT_UNKNOWN) */
+					continue;
+				ret = nl_error(err, errno, "open %s to sync it", sub);
+				break;
+			}
+			if (fstat(sub_fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+				ret = sync_fd_tree(sub_fd, sub, err);
+			close(sub_fd);
+		}
+		closedir(dir);
+		if (ret < 0)
+			return -1;
+	}
+	if (fsync(fd) < 0)
+		return nl_error(err, errno, "fsync %s", path);
+	return 0;
+}
+
+int fs_sync_tree(const char *path, nl_error_t *err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return nl_error(err, errno, "open %s to sync it", path);
+	return sync_fd_tree(fd, path, err);
+}
+
+/* ---- publishing -------------------------------------------------------------------------------- */
+
+/* rename_into_place() - rename(@tmp, @final); an existing directory @final is exchanged, then removed */
+static int rename_into_place(const char *tmp, const char *final, nl_error_t *err)
+{
+	cleanup_error nl_error_t rm_err = NULL;
+
+	if (rename(tmp, final) == 0)
+		return 0;
+	if (errno != ENOTEMPTY && errno != EEXIST)
+		return nl_error(err, errno, "rename %s to %s", tmp, final);
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) < 0)
+		return nl_error(err, errno, "replace %s with %s", final, tmp);
+	/* @tmp now holds what was published before: readers that opened files in it keep them */
+	if (fs_remove_tree(tmp, &rm_err) < 0)
+		fprintf(stderr, "nestlab: warning: %s\n", rm_err->msg);
+	return 0;
+}
+
+int fs_publish(const char *tmp, const char *final, nl_error_t *err)
+{
+	cleanup_error nl_error_t rm_err = NULL;
+
+	if (fs_sync_tree(tmp, err) < 0 || rename_into_place(tmp, final, err) < 0) {
+		fs_remove_tree(tmp, &rm_err);
+		return -1;
+	}
+	return fs_sync_parent(final, err);
+}
+
+int fs_write_fd(int fd, const void *data, size_t len, const char *path, nl_error_t *err)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return nl_error(err, errno, "write %s", path);
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fs_write_file(const char *path, const void *data, size_t len, nl_error_t *err)
+{
+	cleanup_free char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return nl_error(err, errno, "create %s", tmp);
+	if (fs_write_fd(fd, data, len, tmp, err) < 0) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (close(fd) < 0) {	/* NFS reports a failed write at close */
+		nl_error(err, errno, "write %s", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	return fs_publish(tmp, path, err);
+}
+
+int fs_write_text(const char *path, const char *text, nl_error_t *err)
+{
+	return fs_write_file(path, text, strlen(text), err);
+}
+
+int fs_symlink_replace(const char *link, const char *target, nl_error_t *err)
+{
+	cleanup_free char *tmp = xasprintf("%s.tmp-%d", link, (int)getpid());
+	char old[4096];
+	ssize_t n = readlink(link, old, sizeof(old) - 1);
+
+	if (n >= 0 && (size_t)n == strlen(target) && !memcmp(old, target, (size_t)n))
+		return 0;
+	unlink(tmp);
+	if (symlink(target, tmp) < 0)
+		return nl_error(err, errno, "create the link %s", tmp);
+	if (rename(tmp, link) < 0) {
+		nl_error(err, errno, "replace %s", link);
+		unlink(tmp);
+		return -1;
+	}
+	return fs_sync_parent(link, err);
+}
+
+/* ---- a full disk ------------------------------------------------------------------------------- */
+
+bool fs_error_is_full(const nl_error_t *err)
+{
+	if (!err || !*err)
+		return false;
+	if ((*err)->errnum == ENOSPC || (*err)->errnum == EDQUOT)
+		return true;
+	/* a child (tar, cp, dpkg, mmdebstrap, a compiler) that ran out of space says so in its output */
+	return strstr((*err)->msg, "No space left on device") || strstr((*err)->msg, "Disk quota exceeded");
+}
+
+void fs_error_mark_full(nl_error_t *err, const char *dir)
+{
+	struct statvfs vfs;
+
+	if (!*err || (*err)->errnum == EINTR || fs_error_is_full(err) || statvfs(dir, &vfs) < 0)
+		return;
+	if ((unsigned long long)vfs.f_bavail * vfs.f_frsize < FS_FULL_BYTES)
+		(*err)->errnum = ENOSPC;
+}
+
+/* size_text() - "64 MiB", or "900 KiB" below a MiB; caller frees */
+static char *size_text(unsigned long long bytes)
+{
+	if (bytes < (1ULL << 20))
+		return xasprintf("%llu KiB", bytes >> 10);
+	return xasprintf("%llu MiB", bytes >> 20);
+}
+
+bool fs_error_explain_full(nl_error_t *err, const char *dir, const char *what)
+{
+	struct statvfs vfs;
+	char *msg;
+
+	if (!fs_error_is_full(err))
+		return false;
+	if (strstr((*err)->msg, "is full while writing"))	/* explained on the way up already */
+		return true;
+	if (statvfs(dir, &vfs) == 0) {
+		cleanup_free char *total = size_text((unsigned long long)vfs.f_blocks * vfs.f_frsize);
+		cleanup_free char *avail = size_text((unsigned long long)vfs.f_bavail * vfs.f_frsize);
+
+		msg = xasprintf("%s\n  the file system holding %s (%s in all, %s free now) is full while writing %s: "
+				"free space there, or point NESTLAB_CACHE at a file system with more room",
+				(*err)->msg, dir, total, avail, what);
+	} else {
+		msg = xasprintf("%s\n  the file system holding %s is full while writing %s: free space there, or point "
+				"NESTLAB_CACHE at a file system with more room", (*err)->msg, dir, what);
+	}
+	free((*err)->msg);
+	(*err)->msg = msg;
+	(*err)->errnum = ENOSPC;
+	return true;
 }

@@ -57,21 +57,6 @@ bool image_file_exists(const char *path)
 	return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* write_text() - @path.tmp then rename: readers never see half a file */
-static int write_text(const char *path, const char *text, nl_error_t *err)
-{
-	cleanup_free char *tmp = xasprintf("%s.tmp", path);
-	cleanup_file FILE *f = fopen(tmp, "we");
-
-	if (!f)
-		return nl_error(err, errno, "create %s", tmp);
-	if (fputs(text, f) < 0 || fflush(f) != 0)
-		return nl_error(err, errno, "write %s", tmp);
-	if (rename(tmp, path) < 0)
-		return nl_error(err, errno, "rename %s", tmp);
-	return 0;
-}
-
 /* ---- configuration --------------------------------------------------------------------------- */
 
 /* exe_dir() - directory of the running nestlab binary, or NULL */
@@ -669,7 +654,7 @@ int image_exec(struct image_ctx *ctx, char **argv, const char *cwd, int timeout_
  */
 static int rootfs_build(const struct image_config *cfg, struct image_ctx *ctx, const char *out, nl_error_t *err)
 {
-	cleanup_free char *tmp = xasprintf("%s.tmp", out);
+	cleanup_free char *tmp = xasprintf("%s.tmp-%d", out, (int)getpid());
 	cleanup_free char *include = NULL;
 	cleanup_strv char **argv = xcalloc(1, sizeof(char *));
 
@@ -690,9 +675,7 @@ static int rootfs_build(const struct image_config *cfg, struct image_ctx *ctx, c
 		return nl_error_wrap(err, "rootfs: mmdebstrap failed (its output is in %s)",
 				     ctx->log_path ? ctx->log_path : "the build log");
 	}
-	if (rename(tmp, out) < 0)
-		return nl_error(err, errno, "rename %s", tmp);
-	return 0;
+	return fs_publish(tmp, out, err);
 }
 
 /* since() - milliseconds since @start */
@@ -762,7 +745,7 @@ static int ensure_l2(const struct image_config *cfg, struct image_ctx *ctx, cons
 	if (!cfg->rebuild && image_file_exists(l2->minimal)) {
 		image_log(ctx, "L2: cached %s", l2->minimal);
 	} else {
-		if (fs_mkdir_p(dir, err) < 0 || image_l2_build(cfg, l2->minimal, err) < 0)
+		if (fs_mkdir_p(dir, err) < 0 || image_l2_build(cfg, l2->minimal, err) < 0 || fs_sync_parent(dir, err) < 0)
 			return nl_error_wrap(err, "L2 initramfs");
 		res->l2_built = true;
 		res->l2_ms = since(start);
@@ -774,7 +757,7 @@ static int ensure_l2(const struct image_config *cfg, struct image_ctx *ctx, cons
 	}
 	start = now_ms();
 	if (image_l2_debs_ensure(cfg, ctx, keys->debs, &debs_root, err) < 0 || fs_mkdir_p(dpdk_dir, err) < 0 ||
-	    image_l2_dpdk_build(cfg, debs_root, l2->dpdk, err) < 0)
+	    image_l2_dpdk_build(cfg, debs_root, l2->dpdk, err) < 0 || fs_sync_parent(dpdk_dir, err) < 0)
 		return nl_error_wrap(err, "dpdk L2 initramfs");
 	res->l2_dpdk_built = true;
 	res->l2_dpdk_ms = since(start);
@@ -796,12 +779,12 @@ static int write_info(const char *dir, const char *root, const char *key, const 
 		strbuf_printf(&info, "source=%s\n", source);
 	for (size_t i = 0; manifest && manifest[i]; i++)
 		strbuf_printf(&man, "%s\n", manifest[i]);
-	if (write_text(info_path, info.str, err) < 0 || write_text(manifest_path, man.len ? man.str : "", err) < 0)
+	if (fs_write_text(info_path, info.str, err) < 0 || fs_write_text(manifest_path, man.len ? man.str : "", err) < 0)
 		return -1;
 	return 0;
 }
 
-/* copy_file() - copy @from to @to (small files: the L2 initramfs beside l1.img) */
+/* copy_file() - copy @from to @to (small files: the L2 initramfs beside l1.img); fs_publish() syncs it */
 static int copy_file(const char *from, const char *to, nl_error_t *err)
 {
 	cleanup_close int in = open(from, O_RDONLY | O_CLOEXEC);
@@ -821,25 +804,32 @@ static int copy_file(const char *from, const char *to, nl_error_t *err)
 		if (n < 0)
 			return nl_error(err, errno, "read %s", from);
 		if (n == 0)
-			return 0;
-		if (write(out, buf, (size_t)n) != n)
-			return nl_error(err, errno, "write %s", to);
+			break;
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = write(out, buf + done, (size_t)(n - done));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return nl_error(err, errno, "write %s", to);
+			done += w;
+		}
 	}
+	if (close(out) < 0) {
+		out = -1;
+		return nl_error(err, errno, "write %s", to);
+	}
+	out = -1;
+	return 0;
 }
 
-/* point_current() - <cache>/images/current -> l1/<key>, replaced atomically (symlink + rename) */
+/* point_current() - <cache>/images/current -> l1/<key>, replaced atomically and durably */
 static int point_current(const struct image_config *cfg, const char *key, nl_error_t *err)
 {
 	cleanup_free char *link = xasprintf("%s/images/current", cfg->cache_dir);
-	cleanup_free char *tmp = xasprintf("%s/images/.current.tmp", cfg->cache_dir);
 	cleanup_free char *target = xasprintf("l1/%s", key);
 
-	unlink(tmp);
-	if (symlink(target, tmp) < 0)
-		return nl_error(err, errno, "symlink %s", tmp);
-	if (rename(tmp, link) < 0)
-		return nl_error(err, errno, "rename %s to %s", tmp, link);
-	return 0;
+	return fs_symlink_replace(link, target, err);
 }
 
 /* current_key() - the key <cache>/images/current points at, or NULL */
@@ -912,18 +902,76 @@ static int lock_images(const struct image_config *cfg, nl_error_t *err)
 	return fd;
 }
 
+/*
+ * remove_stale() - what a `nestlab images` that died left half-made (staging directories, temporaries
+ * of fs_write_file() and of the rootfs tarball); called under the images lock, so none is in use
+ */
+static void remove_stale(const struct image_config *cfg)
+{
+	static const char *const dirs[] = { "l1", "cloud", "debs", "rootfs" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		cleanup_free char *dir = xasprintf("%s/images/%s", cfg->cache_dir, dirs[i]);
+
+		fs_remove_stale(dir, ".staging-");
+	}
+	{
+		cleanup_free char *rootfs = xasprintf("%s/images/rootfs", cfg->cache_dir);
+		DIR *d = opendir(rootfs);
+		struct dirent *de;
+
+		while (d && (de = readdir(d))) {
+			cleanup_free char *path = NULL;
+
+			if (!strstr(de->d_name, ".tar.tmp"))
+				continue;
+			path = xasprintf("%s/%s", rootfs, de->d_name);
+			unlink(path);
+		}
+		if (d)
+			closedir(d);
+	}
+}
+
+/* explain_full() - a full cache: which file system, and what to do (fs_error_explain_full()) */
+static void explain_full(const struct image_config *cfg, nl_error_t *err)
+{
+	cleanup_free char *dir = xasprintf("%s/images", cfg->cache_dir);
+
+	fs_error_explain_full(err, dir, "the images");
+}
+
+/*
+ * staging_failed() - after a failed step in @staging: mark a full file system (a child such as
+ * libguestfs may report it as a plain write error) while the partial files still fill it, then remove them
+ */
+static void staging_failed(const char *staging, nl_error_t *err)
+{
+	cleanup_error nl_error_t rm_err = NULL;
+
+	fs_error_mark_full(err, staging);
+	if (fs_remove_tree(staging, &rm_err) < 0)
+		fprintf(stderr, "images: warning: %s\n", rm_err->msg);
+}
+
 /**
  * ensure_l1() - the cached L1 image, composed when missing
  * @cfg, @ctx, @keys:	inputs, log, keys
  * @rootfs, @l2:	the rootfs tarball and L2 initramfs
  * @res:		l1_image, dir, l1_built, l1_ms
  * @err:		error
+ *
+ * Everything is made in images/l1/.staging-<key>-<pid> and published whole as images/l1/<key>
+ * (fs_publish()), so a failure or a full disk leaves no l1/<key> and no 2 GiB temporary.
  */
 static int ensure_l1(const struct image_config *cfg, struct image_ctx *ctx, const struct image_keys *keys,
 		     const char *rootfs, const struct l2_paths *l2, struct image_result *res, nl_error_t *err)
 {
 	const struct image_l2_initrds initrds = { l2->minimal, l2->dpdk };
-	cleanup_free char *tmp = NULL;
+	cleanup_free char *staging = xasprintf("%s/images/l1/.staging-%s-%d", cfg->cache_dir, keys->l1, (int)getpid());
+	cleanup_free char *image = xasprintf("%s/l1.img", staging);
+	cleanup_free char *minimal = xasprintf("%s/minimal.cpio.gz", staging);
+	cleanup_free char *dpdk = xasprintf("%s/dpdk.cpio.gz", staging);
 	uint64_t start = now_ms();
 
 	res->dir = xasprintf("%s/images/l1/%s", cfg->cache_dir, keys->l1);
@@ -935,20 +983,21 @@ static int ensure_l1(const struct image_config *cfg, struct image_ctx *ctx, cons
 		image_log(ctx, "L1: cached %s", res->l1_image);
 		return 0;
 	}
-	tmp = xasprintf("%s/l1.img.tmp", res->dir);
-	if (fs_mkdir_p(res->dir, err) < 0)
+	if (fs_mkdir_p(staging, err) < 0)
 		return -1;
 	image_log(ctx, "L1: composing %s with libguestfs", res->l1_image);
-	if (image_l1_compose(cfg, ctx, rootfs, &initrds, tmp, err) < 0) {
-		unlink(tmp);
-		return nl_error_wrap(err, "L1 image (libguestfs messages are in %s)",
-				     ctx->log_path ? ctx->log_path : "the build log");
-	}
-	if (copy_file(l2->minimal, res->l2_initrd, err) < 0 || copy_file(l2->dpdk, res->l2_dpdk_initrd, err) < 0 ||
-	    write_info(res->dir, res->l1_root, keys->l1, NULL, keys->manifest, err) < 0)
+	if (image_l1_compose(cfg, ctx, rootfs, &initrds, image, err) < 0) {
+		nl_error_wrap(err, "L1 image (libguestfs messages are in %s)", ctx->log_path ? ctx->log_path : "the build log");
+		staging_failed(staging, err);
 		return -1;
-	if (rename(tmp, res->l1_image) < 0)
-		return nl_error(err, errno, "rename %s", tmp);
+	}
+	if (copy_file(l2->minimal, minimal, err) < 0 || copy_file(l2->dpdk, dpdk, err) < 0 ||
+	    write_info(staging, res->l1_root, keys->l1, NULL, keys->manifest, err) < 0) {
+		staging_failed(staging, err);
+		return -1;
+	}
+	if (fs_publish(staging, res->dir, err) < 0)
+		return -1;
 	res->l1_built = true;
 	res->l1_ms = since(start);
 	image_log(ctx, "L1: built %s in %.1f s", res->l1_image, res->l1_ms / 1000.0);
@@ -969,6 +1018,7 @@ int image_build(const struct image_config *cfg, struct image_ctx *ctx, struct im
 	lock = lock_images(cfg, err);
 	if (lock < 0)
 		return -1;
+	remove_stale(cfg);
 	if (image_keys_compute(cfg, &keys, err) < 0)
 		return nl_error_wrap(err, "image keys");
 	image_log(ctx, "keys: rootfs %.12s, L2 %.12s, L2 dpdk %.12s, L1 %.12s", keys.rootfs, keys.l2, keys.l2_dpdk,
@@ -984,6 +1034,8 @@ int image_build(const struct image_config *cfg, struct image_ctx *ctx, struct im
 	prune_l1(cfg, ctx, keys.l1, previous);
 	ret = 0;
 out:
+	if (ret < 0)
+		explain_full(cfg, err);
 	l2_paths_release(&l2);
 	image_keys_release(&keys);
 	return ret;
@@ -1056,7 +1108,7 @@ int image_l1_from_cloud(const struct image_config *cfg, struct image_ctx *ctx, c
 {
 	cleanup_close int lock = -1;
 	cleanup_free char *abs = realpath(source, NULL);
-	cleanup_free char *tmp = NULL;
+	cleanup_free char *tmp = NULL, *staging = NULL;
 	char key[SHA256_HEX_BYTES];
 	struct l2_paths l2 = { 0 };
 	struct image_keys keys;
@@ -1084,22 +1136,28 @@ int image_l1_from_cloud(const struct image_config *cfg, struct image_ctx *ctx, c
 		ret = 0;
 		goto out;
 	}
-	tmp = xasprintf("%s/l1.img.tmp", res->dir);
-	if (ensure_l2(cfg, ctx, &keys, res, &l2, err) < 0 || fs_mkdir_p(res->dir, err) < 0 ||
-	    convert_to_raw(ctx, abs, tmp, err) < 0)
+	/* made in a staging directory and published whole, like ensure_l1() */
+	staging = xasprintf("%s/images/cloud/.staging-%s-%d", cfg->cache_dir, key, (int)getpid());
+	tmp = xasprintf("%s/l1.img", staging);
+	if (ensure_l2(cfg, ctx, &keys, res, &l2, err) < 0 || fs_mkdir_p(staging, err) < 0)
 		goto out;
+	if (convert_to_raw(ctx, abs, tmp, err) < 0) {
+		staging_failed(staging, err);
+		goto out;
+	}
 	if (image_l1_inject(cfg, ctx, tmp, &(const struct image_l2_initrds){ l2.minimal, l2.dpdk }, &res->l1_root,
 			    err) < 0) {
-		unlink(tmp);
 		nl_error_wrap(err, "l1.image %s (libguestfs messages are in %s)", source,
 			      ctx->log_path ? ctx->log_path : "the build log");
+		staging_failed(staging, err);
 		goto out;
 	}
-	if (write_info(res->dir, res->l1_root, key, abs, keys.manifest, err) < 0 || rename(tmp, res->l1_image) < 0) {
-		if (!*err)
-			nl_error(err, errno, "rename %s", tmp);
+	if (write_info(staging, res->l1_root, key, abs, keys.manifest, err) < 0) {
+		staging_failed(staging, err);
 		goto out;
 	}
+	if (fs_publish(staging, res->dir, err) < 0)
+		goto out;
 	res->l2_initrd = xstrdup(l2.minimal);
 	res->l2_dpdk_initrd = xstrdup(l2.dpdk);
 	res->l1_built = true;
@@ -1107,6 +1165,8 @@ int image_l1_from_cloud(const struct image_config *cfg, struct image_ctx *ctx, c
 	image_log(ctx, "cloud L1: built %s (root %s) in %.1f s", res->l1_image, res->l1_root, res->l1_ms / 1000.0);
 	ret = 0;
 out:
+	if (ret < 0)
+		explain_full(cfg, err);
 	l2_paths_release(&l2);
 	image_keys_release(&keys);
 	return ret;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "fs.h"
 #include "image.h"
 
 #define CPIO_NEWC_MAGIC "070701"
@@ -230,22 +231,18 @@ static int gzip_to_fd(int fd, const void *data, size_t len, const char *path, nl
 
 int image_gzip_write(const char *path, const void *data, size_t len, nl_error_t *err)
 {
-	cleanup_free char *tmp = xasprintf("%s.tmp", path);
-	cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cleanup_free char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
 	if (fd < 0)
 		return nl_error(err, errno, "create %s", tmp);
-	if (gzip_to_fd(fd, data, len, tmp, err) < 0 || fsync(fd) < 0) {
+	if (gzip_to_fd(fd, data, len, tmp, err) < 0 || close(fd) < 0) {
 		if (!*err)
-			nl_error(err, errno, "fsync %s", tmp);
+			nl_error(err, errno, "write %s", tmp);
+		else
+			close(fd);
 		unlink(tmp);
 		return -1;
 	}
-	if (rename(tmp, path) < 0) {
-		int e = errno;
-
-		unlink(tmp);
-		return nl_error(err, e, "rename %s to %s", tmp, path);
-	}
-	return 0;
+	return fs_publish(tmp, path, err);	/* fsync, rename, fsync the directory */
 }

@@ -173,7 +173,7 @@ static int debs_fetch(const struct image_config *cfg, struct image_ctx *ctx, con
 			return -1;
 		strbuf_printf(&man, "%s %s\n", debs[i], hex);
 	}
-	return build_write_file(manifest, man.str, err);
+	return fs_write_text(manifest, man.str, err);
 }
 
 int image_l2_debs_ensure(const struct image_config *cfg, struct image_ctx *ctx, const char *key, char **root,
@@ -190,14 +190,14 @@ int image_l2_debs_ensure(const struct image_config *cfg, struct image_ctx *ctx, 
 		image_log(ctx, "L2 dpdk: packages cached in %s", dir);
 		return 0;
 	}
-	build_remove_tree(staging, &rm_err);
+	fs_remove_tree(staging, &rm_err);
 	nl_error_release(&rm_err);
 	ret = debs_fetch(cfg, ctx, staging, err);
+	if (ret < 0)
+		fs_error_mark_full(err, staging);	/* while the partial download still fills it */
 	if (ret == 0)
-		ret = build_remove_tree(dir, err);	/* --rebuild: the old download */
-	if (ret == 0 && rename(staging, dir) < 0)
-		ret = nl_error(err, errno, "rename %s to %s", staging, dir);
-	build_remove_tree(staging, &rm_err);
+		ret = fs_publish(staging, dir, err);	/* --rebuild: replaces the old download */
+	fs_remove_tree(staging, &rm_err);
 	if (ret < 0)
 		return nl_error_wrap(err, "the Debian packages of the dpdk L2 image");
 	image_log(ctx, "L2 dpdk: packages unpacked in %s", *root);

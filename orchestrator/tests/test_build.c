@@ -12,10 +12,13 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "build.h"
+#include "fs.h"
 #include "plan.h"
 #include "proc.h"
 #include "scenario.h"
@@ -31,7 +34,7 @@ static int write_text(const char *path, const char *text)
 {
 	cleanup_error nl_error_t err = NULL;
 
-	return build_write_file(path, text, &err);
+	return fs_write_text(path, text, &err);
 }
 
 /* new_dir() - a fresh directory under the test's temp root */
@@ -737,6 +740,186 @@ static int test_components_match_plan(void)
 	return TEST_PASS;
 }
 
+/* ---- a full disk ---------------------------------------------------------------------------------- */
+
+#define FULL_DISK_SIZE "64m"
+
+/* mount_cache_tmpfs() - a FULL_DISK_SIZE tmpfs on a new directory, the cache of a full-disk test */
+static char *mount_cache_tmpfs(void)
+{
+	char *dir = new_dir("tmpfs");
+
+	if (mount("nestlab-test", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=" FULL_DISK_SIZE ",mode=0755") < 0) {
+		test_diag("mount tmpfs on %s: %s", dir, strerror(errno));
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+/* free_mib() - MiB free on the file system of @dir */
+static unsigned long long free_mib(const char *dir)
+{
+	struct statvfs vfs;
+
+	return statvfs(dir, &vfs) < 0 ? 0 : (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 20;
+}
+
+/*
+ * full_disk_case() - build @src into a 64 MiB tmpfs cache it overfills: a clear error, nothing
+ * half-published, no temporaries; then the same build into a cache with room works
+ */
+static int full_disk_case(struct plan_source *src, const char *step)
+{
+	cleanup_free char *mnt = mount_cache_tmpfs();
+	cleanup_free char *comp_dir = NULL, *listing = NULL, *good = new_dir("cache");
+	cleanup_free char *good_out = build_current_path(good, "fake", "out.bin");
+	cleanup_free char *out = NULL;
+	struct build_options opts;
+	struct build_result res;
+	cleanup_error nl_error_t err = NULL;
+	int ret = TEST_FAIL;
+
+	if (!mnt)
+		return TEST_FAIL;
+	opts = quiet_options(mnt);
+	comp_dir = xasprintf("%s/fake", mnt);
+	if (build_run(&fake_component, src, &opts, &res, &err) == 0) {
+		test_diag("the build fit into %s", FULL_DISK_SIZE);
+		build_result_release(&res);
+		goto out;
+	}
+	test_diag("%s", err->msg);
+	listing = dir_listing(comp_dir);
+	test_diag("left in the cache: %s; %llu MiB free", listing, free_mib(mnt));
+	if (!strstr(err->msg, step) || !strstr(err->msg, "No space left on device") ||
+	    !strstr(err->msg, "is full while writing the build of fake: free space there, or point NESTLAB_CACHE at a "
+			      "file system with more room") ||
+	    !strstr(err->msg, mnt) || err->errnum != ENOSPC)
+		goto out;
+	if (strcmp(listing, ".lock\ncurrent -> \n"))	/* no key, no staging, no `current` */
+		goto out;
+	if (free_mib(mnt) < 60)		/* the partial build was removed */
+		goto out;
+	/* the next run on a cache with room works */
+	opts = quiet_options(good);
+	nl_error_release(&err);
+	if (build_run(&fake_component, src, &opts, &res, &err) < 0) {
+		test_diag("%s", err->msg);
+		goto out;
+	}
+	build_result_release(&res);
+	out = read_file_text(good_out);
+	if (!out || strcmp(out, "built\n"))
+		goto out;
+	ret = TEST_PASS;
+out:
+	umount2(mnt, MNT_DETACH);
+	return ret;
+}
+
+static int test_full_disk_in_a_step(void)
+{
+	cleanup_free char *tarball = make_source("set -e\nhead -c 100M /dev/zero > \"$1/big\"\n"
+						 "echo built > \"$1/out.bin\"\n");
+	struct plan_source src = tarball_source(tarball, NULL);
+	int ret;
+
+	if (geteuid() != 0)
+		return test_skip("needs root to mount a " FULL_DISK_SIZE " tmpfs as the cache");
+	CHECK(tarball != NULL);
+	ret = full_disk_case(&src, "build fake: compile: sh exited with status 1");
+	plan_source_release(&src);
+	return ret;
+}
+
+/* big_source() - a source tarball whose tree holds 100 MiB of zeros (100 KiB gzip'd) */
+static char *big_source(void)
+{
+	cleanup_free char *dir = new_dir("bigsrc");
+	cleanup_free char *tree = xasprintf("%s/fake-1.0", dir);
+	cleanup_free char *sh = xasprintf("%s/build.sh", tree);
+	cleanup_free char *zeros = xasprintf("%s/zeros", tree);
+	char *tarball = xasprintf("%s/fake-1.0.tar.gz", dir);
+	char *fill[] = { "truncate", "-s", "100M", zeros, NULL };
+	char *tar[] = { "tar", "-czf", tarball, "-C", dir, "fake-1.0", NULL };
+
+	mkdir(tree, 0755);
+	if (write_text(sh, "echo built > \"$1/out.bin\"\n") < 0 || !run_quiet(fill) || !run_quiet(tar)) {
+		free(tarball);
+		return NULL;
+	}
+	return tarball;
+}
+
+static int test_full_disk_extracting(void)
+{
+	cleanup_free char *tarball = NULL;
+	struct plan_source src = { 0 };
+	int ret;
+
+	if (geteuid() != 0)
+		return test_skip("needs root to mount a " FULL_DISK_SIZE " tmpfs as the cache");
+	tarball = big_source();
+	CHECK(tarball != NULL);
+	src = tarball_source(tarball, NULL);
+	ret = full_disk_case(&src, "build fake: extract the source: tar exited with status 2");
+	plan_source_release(&src);
+	return ret;
+}
+
+/* run_cli() - build/nestlab @args with NESTLAB_CACHE=@cache: exit status, stderr in *@err_text */
+static int run_cli(const char *cache, const char *const *args, char **err_text)
+{
+	cleanup_free char *err_path = xasprintf("%s.stderr", cache);
+	cleanup_error nl_error_t err = NULL;
+	const char *bin = getenv("NESTLAB_BIN");
+	cleanup_proc struct proc p = PROC_INIT;
+	int status = -1;
+
+	strv_push(&p.argv, bin ? bin : "build/nestlab");
+	for (size_t i = 0; args[i]; i++)
+		strv_push(&p.argv, args[i]);
+	strv_pushf(&p.env, "NESTLAB_CACHE=%s", cache);
+	p.stdin_io.mode = PROC_IO_NULL;
+	p.stdout_io.mode = PROC_IO_NULL;
+	p.stderr_io = (struct proc_io){ PROC_IO_FILE_TRUNC, err_path };
+	if (proc_start(&p, &err) == 0) {
+		proc_wait(&p, 120000, &err);
+		status = p.term_signal ? 128 + p.term_signal : p.exit_status;
+	} else {
+		test_diag("%s", err->msg);
+	}
+	*err_text = read_file_text(err_path);
+	return status;
+}
+
+static int test_full_disk_cli_exit_status(void)
+{
+	cleanup_free char *tarball = NULL, *mnt = NULL, *stderr_text = NULL, *listing = NULL, *comp_dir = NULL;
+	int status, ret = TEST_FAIL;
+
+	if (geteuid() != 0)
+		return test_skip("needs root to mount a " FULL_DISK_SIZE " tmpfs as the cache");
+	tarball = big_source();
+	CHECK(tarball != NULL);
+	mnt = mount_cache_tmpfs();
+	CHECK(mnt != NULL);
+	/* the real Linux component and CLI, from a tarball that fills the cache while it is extracted */
+	status = run_cli(mnt, (const char *[]){ "build", "linux", "--linux-tarball", tarball, NULL }, &stderr_text);
+	test_diag("exit status %d, stderr:", status);
+	test_diag_run(stderr_text, NULL);
+	comp_dir = xasprintf("%s/linux", mnt);
+	listing = dir_listing(comp_dir);
+	test_diag("left: %s; %llu MiB free", listing, free_mib(mnt));
+	if (status == 4 && stderr_text && strstr(stderr_text, "No space left on device") &&
+	    strstr(stderr_text, "free space there, or point NESTLAB_CACHE at a file system with more room") &&
+	    !strcmp(listing, ".lock\ncurrent -> \n") && free_mib(mnt) >= 60)
+		ret = TEST_PASS;
+	umount2(mnt, MNT_DETACH);
+	return ret;
+}
+
 static const struct test_case tests[] = {
 	TEST_CASE(test_sha256_known_answer),
 	TEST_CASE(test_key_stable_and_sensitive),
@@ -757,6 +940,9 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_apt_one_line_format),
 	TEST_CASE(test_linux_config_check),
 	TEST_CASE(test_components_match_plan),
+	TEST_CASE(test_full_disk_in_a_step),
+	TEST_CASE(test_full_disk_extracting),
+	TEST_CASE(test_full_disk_cli_exit_status),
 };
 
 int main(void)
@@ -769,7 +955,7 @@ int main(void)
 		return 1;
 	}
 	ret = test_main(tests, ARRAY_SIZE(tests));
-	if (build_remove_tree(tmp_root, &err) < 0)
+	if (fs_remove_tree(tmp_root, &err) < 0)
 		fprintf(stderr, "%s\n", err->msg);
 	return ret;
 }

@@ -8,11 +8,13 @@
  * installed. One test boots the libguestfs appliance (about 30 s under TCG); NESTLAB_QUICK=1 skips it.
  */
 #include <elf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -1500,6 +1502,95 @@ static int test_images_lock_interruptible(void)
 	return TEST_PASS;
 }
 
+/* ---- a full cache ------------------------------------------------------------------------------ */
+
+/* count_files() - regular files under @dir (recursively), their names appended to @names */
+static unsigned count_files(const char *dir, struct strbuf *names)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	unsigned n = 0;
+
+	while (d && (de = readdir(d))) {
+		cleanup_free char *path = NULL;
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			n += count_files(path, names);
+		} else {
+			strbuf_printf(names, " %s", path);
+			n++;
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
+ * test_full_disk_images() - `nestlab images` with a cache too small for the L2 initramfs (a 1 MiB tmpfs;
+ * the L2 step is the first that writes, a couple of MiB): exit status 4, an error that says what
+ * filled up and what to do, no half-written initramfs, no temporary, no `current`
+ */
+static int test_full_disk_images(void)
+{
+	cleanup_free char *dir = NULL, *cache = NULL, *kernel = NULL, *err_path = NULL, *stderr_text = NULL;
+	cleanup_free char *l2 = NULL, *current = NULL;
+	cleanup_error nl_error_t err = NULL;
+	cleanup_strbuf struct strbuf left = STRBUF_INIT;
+	cleanup_proc struct proc p = PROC_INIT;
+	const char *bin = getenv("NESTLAB_BIN");
+	struct stat st;
+	unsigned files;
+	int status = -1, ret = TEST_FAIL;
+
+	if (geteuid() != 0)
+		return test_skip("needs root to mount a small tmpfs as the cache");
+	dir = tmp_dir("full");
+	CHECK(dir != NULL);
+	cache = xasprintf("%s/cache", dir);
+	kernel = xasprintf("%s/vmlinuz", dir);	/* only hashed into the L1 key: L1 is never reached */
+	err_path = xasprintf("%s/stderr", dir);
+	CHECK(mkdir(cache, 0755) == 0);
+	CHECK(write_file(kernel, "not a kernel\n", 0644) == 0);
+	if (mount("nestlab-test", cache, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0) {
+		test_diag("mount tmpfs on %s: %s", cache, strerror(errno));
+		return TEST_FAIL;
+	}
+	strv_push(&p.argv, bin ? bin : "build/nestlab");
+	strv_push(&p.argv, "images");
+	strv_push(&p.argv, "--kernel");
+	strv_push(&p.argv, kernel);
+	strv_pushf(&p.env, "NESTLAB_CACHE=%s", cache);
+	p.stdin_io.mode = PROC_IO_NULL;
+	p.stdout_io.mode = PROC_IO_NULL;
+	p.stderr_io = (struct proc_io){ PROC_IO_FILE_TRUNC, err_path };
+	if (proc_start(&p, &err) == 0) {
+		proc_wait(&p, 120000, &err);	/* fails: the status says how */
+		status = p.term_signal ? 128 + p.term_signal : p.exit_status;
+	}
+	stderr_text = read_file_text(err_path);
+	test_diag("exit status %d; stderr:", status);
+	test_diag_run(stderr_text, NULL);
+	l2 = xasprintf("%s/images/l2", cache);
+	current = xasprintf("%s/images/current", cache);
+	files = count_files(l2, &left);
+	test_diag("files under images/l2:%s", left.str ? left.str : " none");
+	if (status == 4 && stderr_text && strstr(stderr_text, "L2 initramfs") &&
+	    strstr(stderr_text, "No space left on device") &&
+	    strstr(stderr_text, "is full while writing the images: free space there, or point NESTLAB_CACHE at a file "
+				"system with more room") &&
+	    files == 0 && lstat(current, &st) < 0)
+		ret = TEST_PASS;
+	umount2(cache, MNT_DETACH);
+	return ret;
+}
+
 static const struct test_case tests[] = {
 	TEST_CASE(test_images_lock_interruptible),
 	TEST_CASE(test_cpio_roundtrip), TEST_CASE(test_cpio_bad_names),
@@ -1509,6 +1600,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_tree_walk),	TEST_CASE(test_l2_initramfs),	TEST_CASE(test_closure_elf_parse),
 	TEST_CASE(test_closure_compute), TEST_CASE(test_l2_dpdk_initramfs),	TEST_CASE(test_l1_info),
 	TEST_CASE(test_collect_logs),	TEST_CASE(test_l1_boot),		TEST_CASE(test_cloud_l1_boot),
+	TEST_CASE(test_full_disk_images),
 };
 
 int main(void)
