@@ -22,6 +22,7 @@
 
 #include "build.h"
 #include "escape.h"
+#include "fs.h"
 #include "image.h"
 #include "junit.h"
 #include "proc.h"
@@ -54,11 +55,36 @@ char *run_path(const struct run *r, const char *name)
 
 void run_save(struct run *r, const char *name, const char *data, size_t len)
 {
+	cleanup_error nl_error_t err = NULL;
 	cleanup_free char *path = run_path(r, name);
-	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
-	if (fd < 0 || (len && write(fd, data, len) != (ssize_t)len))
-		run_logf(r, "warning: could not write %s: %s", path, strerror(errno));
+	if (fd < 0) {
+		nl_error(&err, errno, "create %s", path);
+	} else {
+		int wrote = fs_write_fd(fd, data, len, path, &err);
+
+		if (close(fd) < 0 && wrote == 0)
+			nl_error(&err, errno, "write %s", path);
+	}
+	if (!err)
+		return;
+	run_logf(r, "error: %s", err->msg);
+	if (!r->save_err) {	/* the run ends at its next stage (run_saves_ok()) */
+		fs_error_explain_full(&err, r->dir, "the run directory");
+		r->save_err = err;
+		err = NULL;
+	}
+}
+
+int run_saves_ok(struct run *r, nl_error_t *err)
+{
+	if (!r->save_err)
+		return 0;
+	nl_error_release(err);
+	*err = r->save_err;
+	r->save_err = NULL;
+	return nl_error_wrap(err, "the run's evidence is incomplete");
 }
 
 void run_point(struct run *r, bool ok, uint64_t duration_ms, const char *message, const char *log,
@@ -669,13 +695,13 @@ static int run_stages(struct run *r, const struct scenario *scn, nl_error_t *err
 	ret = stage_l1(r, err);
 	if (ret != 0)
 		return ret > 0 ? 0 : -1;
-	if (stage_l2(r, err) < 0)
+	if (run_saves_ok(r, err) < 0 || stage_l2(r, err) < 0 || run_saves_ok(r, err) < 0)
 		return -1;
 	if (r->plan->expect == SCN_EXPECT_REFUSAL)
 		return 0;
 
 	t0 = now_ms();
-	if (run_traffic(r, err) < 0)
+	if (run_traffic(r, err) < 0 || run_saves_ok(r, err) < 0)
 		return -1;
 	r->ms_traffic = now_ms() - t0;
 	t0 = now_ms();
@@ -762,6 +788,8 @@ int run_execute(const struct scenario *scn, const struct run_options *opts, nl_e
 		return -1;
 	}
 	ret = run_stages(&r, scn, err);
+	if (ret == 0 && run_saves_ok(&r, err) < 0)
+		ret = -1;
 	if (loop_deadline_expired()) {
 		/* timeouts.total or timeouts.build, not a SIGTERM: a timeout (exit 4), and the teardown runs */
 		cleanup_free char *what = xstrdup(loop_deadline_message());
@@ -793,6 +821,7 @@ int run_execute(const struct scenario *scn, const struct run_options *opts, nl_e
 		peer_release(&r.peer);
 	loop_release(&r.loop);
 	plan_free(r.plan);
+	nl_error_release(&r.save_err);
 	tap_release(&r.tap);
 	run_logf(&r, "run directory %s", opts->run_dir);
 	if (r.log)

@@ -36,6 +36,7 @@ struct run {
 	uint64_t t0_ms;
 	struct tap tap;
 	bool failed;			/* a TAP point was not ok */
+	nl_error_t save_err;		/* the first run_save() that failed (a full disk): ends the run */
 
 	struct loop loop;
 	struct peer peer;
@@ -65,8 +66,13 @@ struct run {
 void run_logf(struct run *r, const char *fmt, ...) PRINTF_FMT(2, 3);
 /* run_path() - "<run dir>/<name>"; caller frees */
 char *run_path(const struct run *r, const char *name);
-/* run_save() - write @len bytes to <run dir>/@name; errors are logged, not returned */
+/*
+ * run_save() - write @len bytes to <run dir>/@name; an error is logged and kept in r->save_err, and
+ * run_saves_ok() then ends the run with it (a full disk must not leave truncated evidence behind a pass)
+ */
 void run_save(struct run *r, const char *name, const char *data, size_t len);
+/* run_saves_ok() - 0, or -1 with @err set to the first failed run_save() (which it takes) */
+int run_saves_ok(struct run *r, nl_error_t *err);
 
 /*
  * run_sh() - run @script (sh -c) at @level (1 or 2) through the agent; stdout in *@out (may be NULL),
