@@ -45,8 +45,11 @@ static void build_usage(FILE *out)
 		"  -j, --jobs N           parallel jobs (default: the number of online CPUs)\n"
 		"  --timeout SECONDS      limit for each step (default 10800)\n"
 		"  -h, --help             this help\n\n"
+		"A build is fsynced before it is renamed into the cache and `current` moves to it, so a crash\n"
+		"never leaves a key that looks complete. When the cache's file system fills up, the message\n"
+		"names it and its free space: free space there or point NESTLAB_CACHE elsewhere.\n\n"
 		"Exit status: 0 built or up to date, 2 bad command line, 4 the build failed (the message\n"
-		"names the log), 130 interrupted (the cache is left as it was).\n");
+		"names the log; a full disk too), 130 interrupted (the cache is left as it was).\n");
 }
 
 /* the command line's changes to the default sources */

@@ -34,7 +34,10 @@ static void images_usage(FILE *out)
 		"  --rebuild          ignore every cached artefact\n"
 		"  --from-cloud IMG   make an L1 from a cloud-style image (systemd + cloud-init) instead\n"
 		"  --collect-logs     copy /var/log and cloud-init's state out of DISK into RUN_DIR/l1-guest-logs\n"
-		"  --quiet            no progress lines on stderr\n");
+		"  --quiet            no progress lines on stderr\n\n"
+		"Each artefact is made under a temporary name, fsynced and renamed into place whole, so a\n"
+		"failure, Ctrl-C or a full disk leaves no half-made image. Exit status: 0 done, 2 bad command\n"
+		"line, 4 a step failed (a full cache file system is named, with what to do), 130 interrupted.\n");
 }
 
 /* print_result() - the artefacts on stdout */
