@@ -250,11 +250,29 @@ static int rename_into_place(const char *tmp, const char *final, nl_error_t *err
 		return 0;
 	if (errno != ENOTEMPTY && errno != EEXIST)
 		return nl_error(err, errno, "rename %s to %s", tmp, final);
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) < 0)
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
+		/* @tmp now holds what was published before: readers that opened files in it keep them */
+		if (fs_remove_tree(tmp, &rm_err) < 0)
+			fprintf(stderr, "nestlab: warning: %s\n", rm_err->msg);
+		return 0;
+	}
+	if (errno != EINVAL && errno != ENOSYS)
 		return nl_error(err, errno, "replace %s with %s", final, tmp);
-	/* @tmp now holds what was published before: readers that opened files in it keep them */
-	if (fs_remove_tree(tmp, &rm_err) < 0)
-		fprintf(stderr, "nestlab: warning: %s\n", rm_err->msg);
+	{
+		/* a file system without RENAME_EXCHANGE: the old one aside first (@final is briefly absent) */
+		cleanup_free char *old = xasprintf("%s.old-%d", final, (int)getpid());
+
+		if (rename(final, old) < 0)
+			return nl_error(err, errno, "move %s aside to %s", final, old);
+		if (rename(tmp, final) < 0) {
+			int e = errno;
+
+			rename(old, final);
+			return nl_error(err, e, "rename %s to %s", tmp, final);
+		}
+		if (fs_remove_tree(old, &rm_err) < 0)
+			fprintf(stderr, "nestlab: warning: %s\n", rm_err->msg);
+	}
 	return 0;
 }
 
