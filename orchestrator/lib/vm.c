@@ -62,6 +62,7 @@ struct vm *vm_new(const struct vm_backend_ops *ops, const char *name)
 	vm->ops = ops;
 	vm->name = xstrdup(name ? name : "L1");
 	vm->start_timeout_ms = VM_START_TIMEOUT_MS_DEFAULT;
+	vm->qmp_timeout_ms = VM_QMP_TIMEOUT_MS_DEFAULT;
 	return vm;
 }
 

@@ -44,6 +44,7 @@
 #include "plan.h"
 
 #define VM_START_TIMEOUT_MS_DEFAULT 60000	/* QEMU up and its monitor answering */
+#define VM_QMP_TIMEOUT_MS_DEFAULT 30000		/* one QMP command (or libvirt call that waits on the monitor) */
 #define VM_STOP_GRACE_MS_DEFAULT 5000
 
 struct vm;
@@ -53,8 +54,9 @@ struct vm_backend_ops {
 	/* start L1 as @plan says (paused when vm->start_paused); on failure nothing is left running */
 	int (*start)(struct vm *vm, const struct plan *plan, nl_error_t *err);
 	/*
-	 * run QMP @cmd with @args (an object, borrowed; NULL: none) on L0's QEMU; *@result (if not NULL)
-	 * gets the "return" value (json_decref() it); an error reply is "QMP CMD: CLASS: DESC"
+	 * run QMP @cmd with @args (an object, borrowed; NULL: none) on L0's QEMU within vm->qmp_timeout_ms;
+	 * *@result (if not NULL) gets the "return" value (json_decref() it); an error reply is
+	 * "QMP CMD: CLASS: DESC", no reply in time is an error with errnum ETIMEDOUT
 	 */
 	int (*qmp)(struct vm *vm, const char *cmd, json_t *args, json_t **result, nl_error_t *err);
 	/* let a guest started paused run */
@@ -76,6 +78,11 @@ struct vm {
 	char *name;		/* for messages: "L1" */
 	bool start_paused;	/* set before vm_start(): QEMU -S / VIR_DOMAIN_START_PAUSED */
 	int start_timeout_ms;	/* QEMU started and its monitor answering; VM_START_TIMEOUT_MS_DEFAULT */
+	/*
+	 * deadline of one vm_qmp() / vm_resume(), VM_QMP_TIMEOUT_MS_DEFAULT. Past it the call fails; the libvirt
+	 * backend also kills L0's QEMU, since libvirt's own call cannot be cancelled (vm_libvirt.c)
+	 */
+	int qmp_timeout_ms;
 	bool started;		/* vm_start() succeeded and the VM was not stopped since */
 	char *log_hint;		/* the file to read when something goes wrong (set by the backend) */
 	void *priv;		/* backend state */

@@ -26,6 +26,16 @@
  * QMP: virDomainQemuMonitorCommand() (libvirt-qemu.h) sends the command as JSON to L0's QEMU monitor; the
  * reply is parsed like qmp.h does, and both are kept in RUN/qmp-l0.log.
  *
+ * Deadlines: libvirt's calls that wait on QEMU's monitor (virDomainQemuMonitorCommand, virDomainResume)
+ * take no timeout, and the embedded driver waits for a reply without one: a QEMU that stops answering (a
+ * guest that keeps it busy under its global lock, a SIGSTOP) would block nestlab for ever. So such a call
+ * runs on a short-lived worker thread (signals blocked, like the event loop's) while the caller waits on
+ * a condition variable until vm->qmp_timeout_ms. Past the deadline nestlab kills L0's QEMU (SIGKILL:
+ * libvirt's call cannot be cancelled, and it returns once the monitor's socket closes), waits a little
+ * for the worker, and reports the timeout. A worker that still has not returned is abandoned: it frees
+ * its own state when libvirt lets it go. The other option, a second QMP socket on <qemu:commandline>
+ * for qmp.h's client, would leave virDomainResume unbounded and talk behind libvirt's back.
+ *
  * Logs: libvirt's own warnings and errors go to RUN/libvirt.log (LIBVIRT_LOG_OUTPUTS, unless the user set
  * it), QEMU's stderr to ROOT/log/qemu/NAME.log (embedded; /var/log/libvirt/qemu/NAME.log for
  * qemu:///system). Limits: one embedded root per process (libvirt's rule), so one run per process.
@@ -42,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -53,6 +64,7 @@
 #define QEMU_USER "libvirt-qemu"
 #define DOMAIN_LOG_TAIL_LINES 12
 #define PID_GONE_TIMEOUT_MS 5000
+#define CALL_AFTER_KILL_MS 5000		/* how long to wait for L0's QEMU to go once it was killed */
 
 /* ROOT/etc/qemu.conf for the embedded driver (PLATFORM.md, "libvirt 9.0 (bookworm) embedded driver") */
 static const char qemu_conf[] =
@@ -280,6 +292,135 @@ static bool wait_pid_gone(pid_t pid, unsigned timeout_ms)
 	return true;
 }
 
+/* ---- libvirt calls with a deadline --------------------------------------------------------------- */
+
+enum libvirt_call_kind { CALL_MONITOR_COMMAND, CALL_RESUME };
+
+/* one call on a worker thread; shared with the caller under @lock until one of them lets go */
+struct libvirt_call {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;		/* the worker returned from libvirt */
+	bool abandoned;		/* the caller gave up: the worker frees the call */
+	enum libvirt_call_kind kind;
+	virDomainPtr dom;	/* a reference of its own (virDomainRef) */
+	char *command;		/* CALL_MONITOR_COMMAND: the JSON text */
+	char *reply;		/* its reply */
+	int rc;			/* libvirt's return value */
+	char message[512];	/* libvirt's error, taken on the worker thread (errors are per thread) */
+};
+
+static void libvirt_call_free(struct libvirt_call *c)
+{
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
+	virDomainFree(c->dom);
+	free(c->command);
+	free(c->reply);
+	free(c);
+}
+
+/* libvirt_call_thread() - make the call, hand the result over or, when abandoned, free it */
+static void *libvirt_call_thread(void *arg)
+{
+	struct libvirt_call *c = arg;
+	bool abandoned;
+
+	if (c->kind == CALL_MONITOR_COMMAND)
+		c->rc = virDomainQemuMonitorCommand(c->dom, c->command, &c->reply, 0);
+	else
+		c->rc = virDomainResume(c->dom);
+	if (c->rc < 0)
+		snprintf(c->message, sizeof(c->message), "%s", libvirt_error_message());
+	pthread_mutex_lock(&c->lock);
+	c->done = true;
+	abandoned = c->abandoned;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	if (abandoned)
+		libvirt_call_free(c);
+	return NULL;
+}
+
+/* libvirt_call_wait() - wait until the worker is done or @deadline_ms (now_ms() clock); true when done */
+static bool libvirt_call_wait(struct libvirt_call *c, uint64_t deadline_ms)
+{
+	bool done;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->done) {
+		uint64_t now = now_ms();
+		struct timespec ts;
+
+		if (now >= deadline_ms)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)((deadline_ms - now) / 1000);
+		ts.tv_nsec += (long)((deadline_ms - now) % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+	}
+	done = c->done;
+	if (!done)
+		c->abandoned = true;
+	pthread_mutex_unlock(&c->lock);
+	return done;
+}
+
+/*
+ * libvirt_call() - run @c on a worker thread and wait at most vm->qmp_timeout_ms. Return: 0 when libvirt
+ * returned in time (then c->rc, c->reply and c->message hold its result and the caller frees @c), or -1
+ * with @err set (ETIMEDOUT): L0's QEMU was killed, and @c belongs to the worker or was freed. @what names
+ * the call for the message.
+ */
+static int libvirt_call(struct vm *vm, struct libvirt_call *c, const char *what, nl_error_t *err)
+{
+	struct vm_libvirt *lv = vm->priv;
+	int timeout_ms = vm->qmp_timeout_ms > 0 ? vm->qmp_timeout_ms : VM_QMP_TIMEOUT_MS_DEFAULT;
+	pthread_condattr_t attr;
+	sigset_t all, old;
+	pthread_t thread;
+	uint64_t gone_deadline;
+	bool gone;
+	int rc;
+
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	virDomainRef(lv->dom);
+	c->dom = lv->dom;
+	/* like the event loop thread: every signal blocked, they stay with the supervisor loop */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&thread, NULL, libvirt_call_thread, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		libvirt_call_free(c);
+		return nl_error(err, rc, "%s: start a thread for the libvirt call", what);
+	}
+	pthread_detach(thread);
+	if (libvirt_call_wait(c, now_ms() + (uint64_t)timeout_ms))
+		return 0;
+	/* c is the worker's now: only the pid and the message below are used */
+	transcript(lv, "!!", "no reply in time: killing L0's QEMU");
+	if (lv->pid > 0 && vm_pid_alive(lv->pid))
+		(void)kill(lv->pid, SIGKILL);
+	gone_deadline = now_ms() + CALL_AFTER_KILL_MS;
+	while (vm_pid_alive(lv->pid) && now_ms() < gone_deadline)
+		vm_sleep_ms(20);
+	gone = !vm_pid_alive(lv->pid);
+	nl_error(err, 0, "%s: L0's QEMU (pid %d) did not answer within %d ms; nestlab killed it%s, since a libvirt "
+		 "call cannot be cancelled. A guest may keep QEMU busy, or QEMU is stopped (SIGSTOP) or hung; see %s",
+		 what, (int)lv->pid, timeout_ms, gone ? "" : " (it is still there)", lv->domain_log);
+	(*err)->errnum = ETIMEDOUT;
+	return -1;
+}
+
 /* ---- ops ---------------------------------------------------------------------------------------- */
 
 static void libvirt_release(struct vm *vm);
@@ -366,9 +507,23 @@ static int libvirt_qmp(struct vm *vm, const char *cmd, json_t *args, json_t **re
 	if (!text)
 		return nl_error(err, EINVAL, "QMP %s: arguments cannot be encoded as JSON", cmd);
 	transcript(lv, "->", text);
-	if (virDomainQemuMonitorCommand(lv->dom, text, &reply_text, 0) < 0) {
-		transcript(lv, "!!", libvirt_error_message());
-		return nl_error(err, EIO, "QMP %s through libvirt: %s", cmd, libvirt_error_message());
+	{
+		struct libvirt_call *c = xzalloc(sizeof(*c));
+		cleanup_free char *what = xasprintf("QMP %s through libvirt", cmd);
+
+		c->kind = CALL_MONITOR_COMMAND;
+		c->command = xstrdup(text);
+		if (libvirt_call(vm, c, what, err) < 0)
+			return -1;
+		if (c->rc < 0) {
+			transcript(lv, "!!", c->message);
+			nl_error(err, EIO, "%s: %s", what, c->message);
+			libvirt_call_free(c);
+			return -1;
+		}
+		reply_text = c->reply;
+		c->reply = NULL;
+		libvirt_call_free(c);
 	}
 	transcript(lv, "<-", reply_text ? reply_text : "(no reply)");
 	reply = reply_text ? json_loads(reply_text, 0, &jerr) : NULL;
@@ -395,14 +550,20 @@ static int libvirt_qmp(struct vm *vm, const char *cmd, json_t *args, json_t **re
 	return rc;
 }
 
-/* libvirt_resume() - virDomainResume() */
+/* libvirt_resume() - virDomainResume() ("cont" on the monitor), within vm->qmp_timeout_ms */
 static int libvirt_resume(struct vm *vm, nl_error_t *err)
 {
 	struct vm_libvirt *lv = vm->priv;
+	struct libvirt_call *c = xzalloc(sizeof(*c));
+	cleanup_free char *what = xasprintf("virDomainResume %s", lv->domain_name);
+	int rc;
 
-	if (virDomainResume(lv->dom) < 0)
-		return nl_error(err, EIO, "virDomainResume %s: %s", lv->domain_name, libvirt_error_message());
-	return 0;
+	c->kind = CALL_RESUME;
+	if (libvirt_call(vm, c, what, err) < 0)
+		return -1;
+	rc = c->rc < 0 ? nl_error(err, EIO, "%s: %s", what, c->message) : 0;
+	libvirt_call_free(c);
+	return rc;
 }
 
 /*

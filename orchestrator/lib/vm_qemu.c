@@ -151,11 +151,15 @@ static int qemu_start(struct vm *vm, const struct plan *plan, nl_error_t *err)
 	return 0;
 }
 
-/* qemu_qmp() - QMP over the -qmp socket (qmp_execute(): one command in flight, bounded by its timeout) */
+/*
+ * qemu_qmp() - QMP over the -qmp socket: qmp_execute(), one command in flight, every read bounded by
+ * vm->qmp_timeout_ms (qmp.h): a QEMU that does not answer in time gives an ETIMEDOUT error
+ */
 static int qemu_qmp(struct vm *vm, const char *cmd, json_t *args, json_t **result, nl_error_t *err)
 {
 	struct vm_qemu *q = vm->priv;
 
+	q->qmp.timeout_ms = vm->qmp_timeout_ms > 0 ? vm->qmp_timeout_ms : VM_QMP_TIMEOUT_MS_DEFAULT;
 	return qmp_execute(&q->qmp, cmd, args, result, err);
 }
 

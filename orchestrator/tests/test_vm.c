@@ -7,7 +7,9 @@
  * L1 console and resumes. The libvirt test also waits for the kernel's first line on the serial port (the
  * guest then panics for want of a root filesystem, which does not matter here; a TCG boot costs seconds,
  * so the raw-QEMU test stops at "running"). Then the VM is stopped; afterwards /proc must hold no QEMU of
- * that VM. The libvirt test also checks vm_teardown_all(), the path the CLI takes on Ctrl-C.
+ * that VM. The libvirt test also checks vm_teardown_all(), the path the CLI takes on Ctrl-C. On both
+ * backends a QMP call to a QEMU stopped with SIGSTOP must fail at the VM's QMP deadline instead of waiting
+ * for ever.
  *
  * Needs: qemu-system-x86_64 and a kernel in /boot (both backends), root and libvirt's QEMU driver
  * (libvirt). What is missing makes the test skip with the reason.
@@ -347,6 +349,54 @@ out:
 	return ret;
 }
 
+/*
+ * check_qmp_deadline() - vm_qmp() to @vm's QEMU stopped with SIGSTOP fails with ETIMEDOUT once the VM's QMP
+ * deadline (2 s here) has passed, instead of waiting for ever; then the VM can still be stopped and its QEMU
+ * is gone. The libvirt backend kills QEMU at the deadline (its call cannot be cancelled). @vm is started.
+ */
+static int check_qmp_deadline(struct vm *vm)
+{
+	cleanup_error nl_error_t err = NULL;
+	pid_t pid = vm_qemu_pid(vm);
+	uint64_t t0, spent_ms;
+	int ret = TEST_FAIL;
+
+	vm->qmp_timeout_ms = 2000;
+	if (pid <= 0 || kill(pid, SIGSTOP) < 0) {
+		test_diag("no QEMU pid to stop (%d)", (int)pid);
+		return TEST_FAIL;
+	}
+	t0 = now_ms();
+	if (vm_qmp(vm, "query-status", NULL, NULL, &err) == 0) {
+		test_diag("QMP answered although QEMU is stopped");
+		goto out;
+	}
+	spent_ms = now_ms() - t0;
+	test_diag("%s: QMP to a stopped QEMU failed after %llu ms: %s", vm->ops->name, (unsigned long long)spent_ms,
+		  err->msg);
+	if (err->errnum != ETIMEDOUT || !strstr(err->msg, "2000 ms")) {
+		test_diag("expected ETIMEDOUT and the deadline in the message");
+		goto out;
+	}
+	/* it returned: at the deadline, plus (libvirt) the wait for the killed QEMU's monitor to close */
+	if (spent_ms < 2000 || spent_ms >= 2000 + 10000) {
+		test_diag("the call returned after %llu ms", (unsigned long long)spent_ms);
+		goto out;
+	}
+	(void)kill(pid, SIGCONT);
+	nl_error_release(&err);
+	if (vm_stop(vm, 0, &err) < 0)
+		test_diag("stop: %s", err->msg);
+	if (vm_pid_alive(pid) || vm_registry_count() != 0) {
+		test_diag("QEMU pid %d is still there after vm_stop()", (int)pid);
+		goto out;
+	}
+	ret = TEST_PASS;
+out:
+	(void)kill(pid, SIGCONT);
+	return ret;
+}
+
 /* backend libvirt: a transient domain on qemu:///embed, QMP through libvirt, stop and teardown */
 static int test_libvirt_backend(void)
 {
@@ -400,6 +450,16 @@ static int test_libvirt_backend(void)
 	CHECK(vm_teardown_all() == 1);
 	CHECK(!vm_pid_alive(pid) && qemu_processes_named(guest_arg) == 0 && !vm_running(vm));
 	CHECK(vm_teardown_all() == 0);
+
+	/* the QMP deadline on this backend (here: libvirt allows one embedded root per process) */
+	vm->start_paused = true;
+	if (vm_start(vm, r.plan, &err) < 0) {
+		test_diag("third start: %s", err->msg);
+		goto out;
+	}
+	if (check_qmp_deadline(vm) != TEST_PASS)
+		goto out;
+	CHECK(qemu_processes_named(guest_arg) == 0);
 	ret = TEST_PASS;
 out:
 	vm_free(vm);
@@ -412,11 +472,39 @@ out:
 	return ret;
 }
 
+/* backend qemu: the QMP deadline (qmp.h's poll bound) */
+static int test_qemu_qmp_deadline(void)
+{
+	cleanup_error nl_error_t err = NULL;
+	cleanup_vm struct vm *vm = NULL;
+	const char *why = skip_reason(false);
+	struct run r;
+	int ret = TEST_FAIL;
+
+	if (why)
+		return test_skip("%s", why);
+	if (run_init(&r, "qemu") < 0)
+		goto out;
+	vm = vm_new(vm_backend_for(r.plan->backend), "L1");
+	vm->start_paused = true;
+	if (vm_start(vm, r.plan, &err) < 0) {
+		test_diag("%s", err->msg);
+		goto out;
+	}
+	ret = check_qmp_deadline(vm);
+out:
+	vm_free(vm);
+	vm = NULL;
+	run_release(&r);
+	return ret;
+}
+
 static const struct test_case tests[] = {
 	TEST_CASE(test_backend_for),
 	TEST_CASE(test_qemu_backend),
 	TEST_CASE(test_qemu_start_failure),
 	TEST_CASE(test_libvirt_backend),
+	TEST_CASE(test_qemu_qmp_deadline),
 };
 
 int main(void)
