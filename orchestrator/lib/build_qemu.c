@@ -110,6 +110,10 @@ static int qemu_tools(struct build *b, nl_error_t *err)
 	int ret;
 
 	if (!text) {
+		cleanup_free char *tools_parent = xasprintf("%s/tools", b->cache_dir);
+		cleanup_free char *prefix = xasprintf("%s.staging-", b->comp->name);
+
+		fs_remove_dead(tools_parent, prefix);	/* a fetch that was killed */
 		staging = xasprintf("%s.staging-%d", b->tools_dir, (int)getpid());
 		root = xasprintf("%s/root", staging);
 		log = xasprintf("%s/logs/fetch-%s-tools.log", b->cache_dir, b->comp->name);

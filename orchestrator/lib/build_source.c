@@ -414,6 +414,7 @@ static int source_debian(struct build *b, nl_error_t *err)
 	suite = xstrdup(src->suite ? src->suite : "trixie");
 	if (fs_mkdir_p(src_dir, err) < 0)
 		return -1;
+	fs_remove_dead(src_dir, ".download-");	/* a download that was killed: a source tarball's worth */
 	if (build_apt_ensure_deb_src(b->opts->apt_dir ? b->opts->apt_dir : "/etc/apt", NULL, suite, geteuid() == 0,
 				     &added, err) < 0)
 		return -1;

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,31 @@ void fs_remove_stale(const char *dir, const char *prefix)
 		cleanup_free char *path = NULL;
 
 		if (strncmp(de->d_name, prefix, strlen(prefix)))
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		if (fs_remove_tree(path, &err) < 0)
+			fprintf(stderr, "nestlab: warning: %s\n", err->msg);
+	}
+	if (d)
+		closedir(d);
+}
+
+void fs_remove_dead(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		cleanup_error nl_error_t err = NULL;
+		cleanup_free char *path = NULL;
+		const char *dash = strrchr(de->d_name, '-');
+		char *end;
+		long pid;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) || !dash)
+			continue;
+		pid = strtol(dash + 1, &end, 10);
+		if (*end || pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
 		path = xasprintf("%s/%s", dir, de->d_name);
 		if (fs_remove_tree(path, &err) < 0)

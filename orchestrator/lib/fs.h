@@ -47,6 +47,13 @@ int fs_remove_tree(const char *path, nl_error_t *err);
  */
 void fs_remove_stale(const char *dir, const char *prefix);
 
+/*
+ * fs_remove_dead() - remove every entry of @dir named @prefix...-PID (the number after the last '-')
+ * whose process no longer runs: the temporaries of a nestlab that was killed, where no lock covers the
+ * directory (a source download). An entry of a live process is left alone.
+ */
+void fs_remove_dead(const char *dir, const char *prefix);
+
 /* fs_sync_path() - fsync one file or directory by name (0, or -1 with @err set) */
 int fs_sync_path(const char *path, nl_error_t *err);
 /* fs_sync_parent() - fsync the directory holding @path, after an entry in it was created or renamed */

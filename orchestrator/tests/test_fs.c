@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -223,6 +224,27 @@ static int test_remove_stale(void)
 	return TEST_PASS;
 }
 
+static int test_remove_dead(void)
+{
+	cleanup_free char *dir = new_dir("dead");
+	cleanup_free char *live = NULL, *dead = NULL, *names = NULL, *expected = NULL;
+	pid_t child = fork();
+
+	if (child == 0)
+		_exit(0);
+	CHECK(child > 0);
+	CHECK(waitpid(child, NULL, 0) == child);	/* reaped: its pid names no process now */
+	live = xasprintf("%s/.download-%d", dir, (int)getppid());
+	dead = xasprintf("%s/.download-%d", dir, (int)child);
+	make_tree(live, "x");
+	make_tree(dead, "y");
+	fs_remove_dead(dir, ".download-");
+	names = listing(dir);
+	expected = xasprintf(".download-%d", (int)getppid());
+	CHECK_STR(names, expected);
+	return TEST_PASS;
+}
+
 /* ---- the order of the system calls --------------------------------------------------------------- */
 
 /* publish_demo() - what the strace test observes: a tree published as KEY, then current -> KEY */
@@ -397,6 +419,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_symlink_replace),
 	TEST_CASE(test_remove_tree),
 	TEST_CASE(test_remove_stale),
+	TEST_CASE(test_remove_dead),
 	TEST_CASE(test_publish_sync_order),
 	TEST_CASE(test_full_disk_write),
 	TEST_CASE(test_full_error_recognised),
