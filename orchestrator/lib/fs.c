@@ -382,8 +382,12 @@ bool fs_error_is_full(const nl_error_t *err)
 		return false;
 	if ((*err)->errnum == ENOSPC || (*err)->errnum == EDQUOT)
 		return true;
-	/* a child (tar, cp, dpkg, mmdebstrap, a compiler) that ran out of space says so in its output */
-	return strstr((*err)->msg, "No space left on device") || strstr((*err)->msg, "Disk quota exceeded");
+	/*
+	 * a child (tar, cp, dpkg, mmdebstrap, a compiler) that ran out of space says so in its output;
+	 * apt-get checks the space before it downloads ("You don't have enough free space in DIR")
+	 */
+	return strstr((*err)->msg, "No space left on device") || strstr((*err)->msg, "Disk quota exceeded") ||
+	       strstr((*err)->msg, "have enough free space in");
 }
 
 void fs_error_mark_full(nl_error_t *err, const char *dir)
@@ -411,17 +415,17 @@ bool fs_error_explain_full(nl_error_t *err, const char *dir, const char *what)
 
 	if (!fs_error_is_full(err))
 		return false;
-	if (strstr((*err)->msg, "is full while writing"))	/* explained on the way up already */
+	if (strstr((*err)->msg, "ran out of room for"))	/* explained on the way up already */
 		return true;
 	if (statvfs(dir, &vfs) == 0) {
 		cleanup_free char *total = size_text((unsigned long long)vfs.f_blocks * vfs.f_frsize);
 		cleanup_free char *avail = size_text((unsigned long long)vfs.f_bavail * vfs.f_frsize);
 
-		msg = xasprintf("%s\n  the file system holding %s (%s in all, %s free now) is full while writing %s: "
+		msg = xasprintf("%s\n  the file system holding %s (%s in all, %s free now) ran out of room for %s: "
 				"free space there, or point NESTLAB_CACHE at a file system with more room",
 				(*err)->msg, dir, total, avail, what);
 	} else {
-		msg = xasprintf("%s\n  the file system holding %s is full while writing %s: free space there, or point "
+		msg = xasprintf("%s\n  the file system holding %s ran out of room for %s: free space there, or point "
 				"NESTLAB_CACHE at a file system with more room", (*err)->msg, dir, what);
 	}
 	free((*err)->msg);

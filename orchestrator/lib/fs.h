@@ -107,8 +107,8 @@ void fs_error_mark_full(nl_error_t *err, const char *dir);
  * @dir:	a directory on the file system that was written (the cache, the run directory)
  * @what:	what was being written, for the message ("the build of linux", "the L1 image")
  *
- * The message gains: "the file system holding DIR (MOUNT, N MiB in all, M MiB free now) is full while
- * writing WHAT: free space there, or point NESTLAB_CACHE at a file system with more room".
+ * The message gains: "the file system holding DIR (N MiB in all, M MiB free now) ran out of room for
+ * WHAT: free space there, or point NESTLAB_CACHE at a file system with more room".
  * Return: true when it was a full disk.
  */
 bool fs_error_explain_full(nl_error_t *err, const char *dir, const char *what);

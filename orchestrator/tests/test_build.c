@@ -793,7 +793,7 @@ static int full_disk_case(struct plan_source *src, const char *step)
 	listing = dir_listing(comp_dir);
 	test_diag("left in the cache: %s; %llu MiB free", listing, free_mib(mnt));
 	if (!strstr(err->msg, step) || !strstr(err->msg, "No space left on device") ||
-	    !strstr(err->msg, "is full while writing the build of fake: free space there, or point NESTLAB_CACHE at a "
+	    !strstr(err->msg, "ran out of room for the build of fake: free space there, or point NESTLAB_CACHE at a "
 			      "file system with more room") ||
 	    !strstr(err->msg, mnt) || err->errnum != ENOSPC)
 		goto out;

@@ -378,7 +378,7 @@ static int test_full_disk_write(void)
 		test_diag("left behind: '%s'", names);	/* the temporary must be gone, and its blocks free */
 		goto out;
 	}
-	if (!strstr(err->msg, "is full while writing the test's manifest: free space there, or point "
+	if (!strstr(err->msg, "ran out of room for the test's manifest: free space there, or point "
 			      "NESTLAB_CACHE at a file system with more room") ||
 	    !strstr(err->msg, mnt) || !strstr(err->msg, "1 MiB in all"))
 		goto out;
@@ -390,13 +390,15 @@ out:
 
 static int test_full_error_recognised(void)
 {
-	cleanup_error nl_error_t child = NULL, intr = NULL, other = NULL;
+	cleanup_error nl_error_t child = NULL, intr = NULL, other = NULL, apt = NULL;
 	cleanup_free char *dir = new_dir("full");
 
 	nl_error(&child, 0, "extract: tar exited with status 2:\n    tar: x: Cannot write: No space left on device");
 	nl_error(&intr, EINTR, "interrupted");
 	nl_error(&other, EACCES, "create x");
+	nl_error(&apt, 0, "linux=6.12.38-1: apt-get exited with status 100:\n    E: You don't have enough free space in ..");
 	CHECK(fs_error_is_full(&child));
+	CHECK(fs_error_is_full(&apt));
 	CHECK(!fs_error_is_full(&intr));
 	CHECK(!fs_error_is_full(&other));
 	CHECK(fs_error_explain_full(&child, dir, "the build of fake"));

@@ -1583,7 +1583,7 @@ static int test_full_disk_images(void)
 	test_diag("files under images/l2:%s", left.str ? left.str : " none");
 	if (status == 4 && stderr_text && strstr(stderr_text, "L2 initramfs") &&
 	    strstr(stderr_text, "No space left on device") &&
-	    strstr(stderr_text, "is full while writing the images: free space there, or point NESTLAB_CACHE at a file "
+	    strstr(stderr_text, "ran out of room for the images: free space there, or point NESTLAB_CACHE at a file "
 				"system with more room") &&
 	    files == 0 && lstat(current, &st) < 0)
 		ret = TEST_PASS;

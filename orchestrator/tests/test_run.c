@@ -29,7 +29,7 @@ static int test_save_full_disk_ends_run(void)
 	CHECK(err->errnum == ENOSPC);
 	CHECK_CONTAINS(err->msg, "the run's evidence is incomplete: write /dev/full: No space left on device");
 	CHECK_CONTAINS(err->msg, "the file system holding /dev (");
-	CHECK_CONTAINS(err->msg, "is full while writing the run directory: free space there, or point NESTLAB_CACHE at");
+	CHECK_CONTAINS(err->msg, "ran out of room for the run directory: free space there, or point NESTLAB_CACHE at");
 	CHECK(r.save_err == NULL);	/* taken: reported once */
 	return TEST_PASS;
 }
