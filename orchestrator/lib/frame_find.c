@@ -2,38 +2,29 @@
 /*
  * frame_find.c - find the peer's last frames in a dump of L2's mapped pages (see frame_find.h)
  *
- * The frame_gen header (frame_gen.h: magic "NLFG", seed and index, big endian, at frame offset 14) is
- * what is searched for; the dump's length is checked before anything is read, and every comparison stays
+ * The frame_gen header's identity (frame_gen_id(): magic "NLFG", seed and index at frame offset
+ * FRAME_GEN_ID_OFFSET) is what is searched for; the dump's length is checked before anything is read, and every comparison stays
  * inside the page the header is in.
  */
 #include <string.h>
 
 #include "frame_find.h"
 
-/* header_pattern() - the 12 bytes "NLFG", seed, index of frame @index, as the frame carries them */
-static void header_pattern(uint32_t seed, uint32_t index, uint8_t pat[12])
-{
-	memcpy(pat, "NLFG", 4);
-	for (int i = 0; i < 4; i++) {
-		pat[4 + i] = (uint8_t)(seed >> (24 - 8 * i));
-		pat[8 + i] = (uint8_t)(index >> (24 - 8 * i));
-	}
-}
-
 /* find_in_page() - the first offset of @pat in @dump (@len bytes) at which the frame starts in one page */
-static size_t find_header(const uint8_t *dump, size_t len, const uint8_t pat[12])
+static size_t find_header(const uint8_t *dump, size_t len, const uint8_t pat[FRAME_GEN_ID_LEN])
 {
-	size_t from = FRAME_GEN_ETH_HLEN;
+	size_t from = FRAME_GEN_ID_OFFSET;
 
-	while (from + 12 <= len) {
-		const uint8_t *p = memmem(dump + from, len - from, pat, 12);
+	while (from + FRAME_GEN_ID_LEN <= len) {
+		const uint8_t *p = memmem(dump + from, len - from, pat, FRAME_GEN_ID_LEN);
 		size_t off;
 
 		if (!p)
 			break;
 		off = (size_t)(p - dump);
-		if ((off - FRAME_GEN_ETH_HLEN) / FRAME_FIND_PAGE_BYTES == (off + 12 - 1) / FRAME_FIND_PAGE_BYTES)
-			return off - FRAME_GEN_ETH_HLEN;
+		if ((off - FRAME_GEN_ID_OFFSET) / FRAME_FIND_PAGE_BYTES ==
+		    (off + FRAME_GEN_ID_LEN - 1) / FRAME_FIND_PAGE_BYTES)
+			return off - FRAME_GEN_ID_OFFSET;
 		from = off + 1;
 	}
 	return SIZE_MAX;
@@ -59,15 +50,16 @@ bool frame_find_last(const struct frame_spec *spec, uint32_t frames, const uint8
 		return false;
 	}
 	for (uint32_t back = 0; back < FRAME_FIND_BACK && back < frames && found_at == SIZE_MAX; back++) {
-		uint8_t pat[12];
+		uint8_t pat[FRAME_GEN_ID_LEN];
 
 		index = frames - 1 - back;
-		header_pattern(spec->seed, index, pat);
+		frame_gen_id(spec->seed, index, pat);
 		found_at = find_header(dump, dump_len, pat);
 	}
 	if (found_at == SIZE_MAX) {
-		strbuf_printf(why, "frame bytes: none of the last %u frames the peer sent (seed %u) is in the %zu pages "
-				   "of L2's domain (checks/ has the views); ", FRAME_FIND_BACK, spec->seed, pages);
+		strbuf_printf(why, "frame bytes: none of the last %u frames the peer sent (seed %llu) is in the %zu pages "
+				   "of L2's domain (checks/ has the views); ", FRAME_FIND_BACK,
+			      (unsigned long long)spec->seed, pages);
 		return false;
 	}
 	elen = frame_gen_build(spec, index, expect, sizeof(expect));

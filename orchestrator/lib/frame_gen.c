@@ -6,7 +6,7 @@
  * OOPSLA 2014; the constants of Vigna's reference splitmix64.c), chosen because it is a few lines in any
  * language: a peer written in Python or C gets the same bytes.
  *
- *	base   = (seed << 32) | index
+ *	base   = splitmix64(seed) ^ index       (one step from state = seed: every bit of the seed counts)
  *	length = size_min + next(base ^ FRAME_GEN_SIZE_SALT) % (size_max - size_min + 1)   (if max > min)
  *	random payload: state = base; every 8 payload bytes are next(state) in little-endian byte order,
  *	the last word cut short
@@ -43,6 +43,12 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
 static uint16_t get_be16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
@@ -51,6 +57,19 @@ static uint16_t get_be16(const uint8_t *p)
 static uint32_t get_be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+/* frame_base() - the state both streams of frame @index start from: the mixed 64-bit seed, then the index */
+static uint64_t frame_base(uint64_t seed, uint32_t index)
+{
+	uint64_t state = seed;
+
+	return splitmix64_next(&state) ^ index;
 }
 
 bool frame_gen_spec_valid(const struct frame_spec *spec)
@@ -68,7 +87,7 @@ bool frame_gen_spec_valid(const struct frame_spec *spec)
  */
 size_t frame_gen_length(const struct frame_spec *spec, uint32_t index)
 {
-	uint64_t state = ((uint64_t)spec->seed << 32 | index) ^ FRAME_GEN_SIZE_SALT;
+	uint64_t state = frame_base(spec->seed, index) ^ FRAME_GEN_SIZE_SALT;
 	size_t min = spec->size_min < FRAME_GEN_HDR_LEN ? FRAME_GEN_HDR_LEN : spec->size_min;
 
 	if (spec->size_max <= min)
@@ -79,7 +98,7 @@ size_t frame_gen_length(const struct frame_spec *spec, uint32_t index)
 /* fill_payload() - bytes FRAME_GEN_HDR_LEN..@len of frame @index */
 static void fill_payload(const struct frame_spec *spec, uint32_t index, uint8_t *buf, size_t len)
 {
-	uint64_t state = (uint64_t)spec->seed << 32 | index;
+	uint64_t state = frame_base(spec->seed, index);
 	size_t off = FRAME_GEN_HDR_LEN;
 
 	switch (spec->payload) {
@@ -123,14 +142,19 @@ size_t frame_gen_build(const struct frame_spec *spec, uint32_t index, uint8_t *b
 	memcpy(buf, spec->dst, 6);
 	memcpy(buf + 6, spec->src, 6);
 	put_be16(buf + 12, FRAME_GEN_ETHERTYPE);
-	put_be32(buf + 14, FRAME_GEN_MAGIC);
-	put_be32(buf + 18, spec->seed);
-	put_be32(buf + 22, index);
-	put_be16(buf + 26, (uint16_t)len);
-	buf[28] = (uint8_t)spec->payload;
-	buf[29] = FRAME_GEN_VERSION;
+	frame_gen_id(spec->seed, index, buf + FRAME_GEN_ID_OFFSET);
+	put_be16(buf + 30, (uint16_t)len);
+	buf[32] = (uint8_t)spec->payload;
+	buf[33] = FRAME_GEN_VERSION;
 	fill_payload(spec, index, buf, len);
 	return len;
+}
+
+void frame_gen_id(uint64_t seed, uint32_t index, uint8_t id[FRAME_GEN_ID_LEN])
+{
+	put_be32(id, FRAME_GEN_MAGIC);
+	put_be64(id + 4, seed);
+	put_be32(id + 12, index);
 }
 
 /**
@@ -169,13 +193,13 @@ long frame_gen_verify(const struct frame_spec *spec, uint32_t index, const uint8
 int frame_gen_parse(const uint8_t *buf, size_t len, struct frame_header *hdr)
 {
 	if (len < FRAME_GEN_HDR_LEN || get_be16(buf + 12) != FRAME_GEN_ETHERTYPE ||
-	    get_be32(buf + 14) != FRAME_GEN_MAGIC || buf[29] != FRAME_GEN_VERSION)
+	    get_be32(buf + 14) != FRAME_GEN_MAGIC || buf[33] != FRAME_GEN_VERSION)
 		return -1;
-	hdr->seed = get_be32(buf + 18);
-	hdr->index = get_be32(buf + 22);
-	hdr->length = get_be16(buf + 26);
-	hdr->payload = buf[28];
-	hdr->version = buf[29];
+	hdr->seed = get_be64(buf + 18);
+	hdr->index = get_be32(buf + 26);
+	hdr->length = get_be16(buf + 30);
+	hdr->payload = buf[32];
+	hdr->version = buf[33];
 	return 0;
 }
 

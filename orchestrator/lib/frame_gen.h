@@ -12,14 +12,14 @@
  *	6       6     source MAC
  *	12      2     ethertype 0x88b5 (IEEE 802 local experimental ethertype 1)
  *	14      4     magic "NLFG"
- *	18      4     seed
- *	22      4     index
- *	26      2     frame length in bytes (without FCS)
- *	28      1     payload kind (0 random, 1 zero, 2 pattern)
- *	29      1     format version (1)
- *	30      ...   payload up to the frame length
+ *	18      8     seed (the whole 64-bit traffic.seed)
+ *	26      4     index
+ *	30      2     frame length in bytes (without FCS)
+ *	32      1     payload kind (0 random, 1 zero, 2 pattern)
+ *	33      1     format version (2)
+ *	34      ...   payload up to the frame length
  *
- * Lengths and payload bytes come from splitmix64 streams seeded with (seed << 32 | index), see
+ * Lengths and payload bytes come from splitmix64 streams seeded with (splitmix64(seed) ^ index), see
  * frame_gen.c. The payload does not depend on the size range, so a receiver can check a frame from its
  * header alone (frame_gen_parse() then frame_gen_verify() with a spec of that single length).
  */
@@ -32,10 +32,13 @@
 
 #define FRAME_GEN_ETHERTYPE 0x88b5
 #define FRAME_GEN_MAGIC 0x4e4c4647u	/* "NLFG" */
-#define FRAME_GEN_VERSION 1
+#define FRAME_GEN_VERSION 2
 #define FRAME_GEN_ETH_HLEN 14
-#define FRAME_GEN_HDR_LEN 30		/* Ethernet header + frame_gen header: the shortest frame */
+#define FRAME_GEN_HDR_LEN 34		/* Ethernet header + frame_gen header: the shortest frame */
 #define FRAME_GEN_MAX_LEN 16384
+/* magic, seed and index: the bytes at this offset that identify a frame, e.g. in a dump of guest memory */
+#define FRAME_GEN_ID_OFFSET 14
+#define FRAME_GEN_ID_LEN 16
 /* the range one untagged Ethernet frame without FCS can have on the NICs nestlab drives */
 #define FRAME_GEN_ETH_MIN 60
 #define FRAME_GEN_ETH_MAX 1514
@@ -50,7 +53,7 @@ enum frame_payload {
 struct frame_spec {
 	uint8_t dst[6];
 	uint8_t src[6];
-	uint32_t seed;
+	uint64_t seed;
 	uint16_t size_min;		/* FRAME_GEN_HDR_LEN..FRAME_GEN_MAX_LEN */
 	uint16_t size_max;		/* size_min..FRAME_GEN_MAX_LEN */
 	enum frame_payload payload;
@@ -58,7 +61,7 @@ struct frame_spec {
 
 /* the frame_gen header of a received frame */
 struct frame_header {
-	uint32_t seed;
+	uint64_t seed;
 	uint32_t index;
 	uint16_t length;
 	uint8_t payload;
@@ -73,6 +76,8 @@ size_t frame_gen_length(const struct frame_spec *spec, uint32_t index);
 size_t frame_gen_build(const struct frame_spec *spec, uint32_t index, uint8_t *buf, size_t cap);
 /* frame_gen_verify() - -1 if @buf is exactly frame @index of @spec, else the first differing offset */
 long frame_gen_verify(const struct frame_spec *spec, uint32_t index, const uint8_t *buf, size_t len);
+/* frame_gen_id() - the FRAME_GEN_ID_LEN bytes frame @index of @seed carries at FRAME_GEN_ID_OFFSET */
+void frame_gen_id(uint64_t seed, uint32_t index, uint8_t id[FRAME_GEN_ID_LEN]);
 /* frame_gen_parse() - read the header of a frame_gen frame; returns 0, or -1 if it is not one */
 int frame_gen_parse(const uint8_t *buf, size_t len, struct frame_header *hdr);
 /* frame_gen_self_spec() - the spec a frame claims (its MACs, header seed, kind, own length) */

@@ -199,8 +199,8 @@ static void peer_handle_test(struct peer *peer, const uint8_t *frame, size_t len
 			st->first_mismatch = m;
 		}
 		if (st->rx_mismatched++ < PEER_LOG_MISMATCHES_MAX)
-			peer_log(peer, "rx frame %u (seed %u) MISMATCH at offset %zu: got %d, expected %d (length %zu, "
-				 "expected %zu)", index, hdr->seed, m.offset, m.got, m.expected, len, expected_len);
+			peer_log(peer, "rx frame %u (seed %llu) MISMATCH at offset %zu: got %d, expected %d (length %zu, "
+				 "expected %zu)", index, (unsigned long long)hdr->seed, m.offset, m.got, m.expected, len, expected_len);
 		return;
 	}
 	if (peer->rx_expected && index >= peer->rx_expected) {
@@ -525,8 +525,8 @@ int peer_send_frames(struct peer *peer, uint32_t first, uint32_t count, nl_error
 	peer->tx_next = first;
 	peer->tx_end = first + count;
 	if (count)
-		peer_log(peer, "sending frames %u..%u (seed %u, %u..%u bytes, %s payload)", first, first + count - 1,
-			 peer->tx.seed, peer->tx.size_min, peer->tx.size_max, frame_payload_name(peer->tx.payload));
+		peer_log(peer, "sending frames %u..%u (seed %llu, %u..%u bytes, %s payload)", first, first + count - 1,
+			 (unsigned long long)peer->tx.seed, peer->tx.size_min, peer->tx.size_max, frame_payload_name(peer->tx.payload));
 	if (peer->tx_timer_id)
 		return 0;	/* the pacing timer picks the new range up */
 	return peer_want_out(peer, count > 0, err);
@@ -613,8 +613,8 @@ char *peer_stats_format(const struct peer *peer)
 		const struct peer_mismatch *m = &st->first_mismatch;
 
 		strbuf_printf(&sb, "; first mismatch: frame %u at offset %zu (got %d, expected %d; length %zu, "
-				   "expected %zu; header seed %u)", m->index, m->offset, m->got, m->expected, m->len,
-			      m->expected_len, m->seed);
+				   "expected %zu; header seed %llu)", m->index, m->offset, m->got, m->expected, m->len,
+			      m->expected_len, (unsigned long long)m->seed);
 	}
 	return strbuf_detach(&sb);
 }

@@ -74,7 +74,7 @@ struct peer_mismatch {
 	size_t offset;			/* first differing byte */
 	size_t len, expected_len;
 	int got, expected;		/* the bytes at offset, -1 beyond a frame's end */
-	uint32_t seed;			/* the seed in the frame's header */
+	uint64_t seed;			/* the seed in the frame's header */
 };
 
 struct peer_stats {

@@ -285,9 +285,9 @@ static int open_peer(struct run *r, const struct plan *plan, nl_error_t *err)
 	const struct plan_traffic *t = &plan->traffic;
 
 	if (t->seed_set) {
-		r->seed = (uint32_t)t->seed;
+		r->seed = t->seed;
 	} else if (getrandom(&r->seed, sizeof(r->seed), 0) != sizeof(r->seed)) {
-		r->seed = (uint32_t)now_ms();
+		r->seed = now_ms();
 	}
 	if (plan->nic.mode == SCN_L0_EMULATED && parse_mac(plan->nic.mac, r->nic_mac) < 0)
 		return nl_error(err, 0, "NIC MAC '%s' is not a MAC address", plan->nic.mac);
@@ -303,8 +303,8 @@ static int open_peer(struct run *r, const struct plan *plan, nl_error_t *err)
 	r->peer_open = true;
 	if (peer_alloc_port(&r->nic_port, err) < 0 || peer_set_remote(&r->peer, r->nic_port, err) < 0)
 		return nl_error_wrap(err, "traffic peer");
-	run_logf(r, "traffic peer on 127.0.0.1:%u, NIC side 127.0.0.1:%u, seed %u (L0->L2) and %u (L2->L0)",
-		 peer_port(&r->peer), r->nic_port, r->seed, r->seed + 1);
+	run_logf(r, "traffic peer on 127.0.0.1:%u, NIC side 127.0.0.1:%u, seed %llu (L0->L2) and %llu (L2->L0)",
+		 peer_port(&r->peer), r->nic_port, (unsigned long long)r->seed, (unsigned long long)(r->seed + 1));
 	return 0;
 }
 
@@ -690,7 +690,8 @@ static int run_stages(struct run *r, const struct scenario *scn, nl_error_t *err
 	artefacts_release(&a);
 	if (ret < 0)
 		return ret;
-	tap_comment(&r->tap, "plan: %s/plan.txt; L1 %s, seed %u", r->dir, r->plan->domain_name, r->seed);
+	tap_comment(&r->tap, "plan: %s/plan.txt; L1 %s, seed %llu", r->dir, r->plan->domain_name,
+		    (unsigned long long)r->seed);
 
 	ret = stage_l1(r, err);
 	if (ret != 0)

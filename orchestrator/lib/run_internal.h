@@ -42,7 +42,7 @@ struct run {
 	struct peer peer;
 	bool peer_open;
 	unsigned nic_port;
-	uint32_t seed;			/* traffic seed (plan's, or chosen for this run) */
+	uint64_t seed;			/* traffic seed (plan's, or chosen for this run) */
 
 	struct vm *vm;			/* L1 at L0 */
 	bool l1_started;		/* L0 started L1 (its disk has logs worth collecting) */

@@ -146,11 +146,12 @@ char *run_line_copy(const char *line)
 }
 
 /* frame_opts() - the frame_gen options of the plan's traffic */
-static char *frame_opts(const struct run *r, uint32_t seed)
+static char *frame_opts(const struct run *r, uint64_t seed)
 {
 	const struct plan_traffic *t = &r->plan->traffic;
 
-	return xasprintf("--count %u --seed %u --size-min %u --size-max %u --payload %s", t->frames, seed,
+	return xasprintf("--count %u --seed %llu --size-min %u --size-max %u --payload %s", t->frames,
+			 (unsigned long long)seed,
 			 t->size_min, t->size_max, scn_payload_name(t->payload ? t->payload : SCN_PAYLOAD_RANDOM));
 }
 

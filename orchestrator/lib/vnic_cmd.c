@@ -60,7 +60,7 @@ static const struct vnic_opt opts[OPT__COUNT] = {
 	[OPT_SIZE] = { "size", "BYTES", FRAME_GEN_ETH_MIN, FRAME_GEN_ETH_MAX },
 	[OPT_SIZE_MIN] = { "size-min", "BYTES", FRAME_GEN_ETH_MIN, FRAME_GEN_ETH_MAX },
 	[OPT_SIZE_MAX] = { "size-max", "BYTES", FRAME_GEN_ETH_MIN, FRAME_GEN_ETH_MAX },
-	[OPT_SEED] = { "seed", "S", 0, UINT32_MAX },
+	[OPT_SEED] = { "seed", "S", 0, UINT64_MAX },
 	[OPT_PAYLOAD] = { "payload", "random|zero|pattern", 0, 0 },
 	[OPT_DST] = { "dst", "MAC", 0, 0 },
 	[OPT_SRC] = { "src", "MAC", 0, 0 },
@@ -267,7 +267,7 @@ static int apply_number(struct vnic_cmd *cmd, enum vnic_opt_id o, uint64_t v)
 	case OPT_SIZE: cmd->spec.size_min = cmd->spec.size_max = (uint16_t)v; cmd->sizes_set = true; break;
 	case OPT_SIZE_MIN: cmd->spec.size_min = (uint16_t)v; cmd->sizes_set = true; break;
 	case OPT_SIZE_MAX: cmd->spec.size_max = (uint16_t)v; cmd->sizes_set = true; break;
-	case OPT_SEED: cmd->spec.seed = (uint32_t)v; cmd->seed_set = true; break;
+	case OPT_SEED: cmd->spec.seed = v; cmd->seed_set = true; break;
 	case OPT_FIRST_INDEX: cmd->first_index = (uint32_t)v; break;
 	case OPT_GAP_US: cmd->gap_us = (uint32_t)v; break;
 	case OPT_IOVA: cmd->iova = v; cmd->iova_set = true; break;

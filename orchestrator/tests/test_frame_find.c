@@ -15,7 +15,7 @@
 #define PAGE FRAME_FIND_PAGE_BYTES
 
 static const struct frame_spec spec = {
-	.dst = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }, .src = { 0x02, 0, 0, 0, 0, 1 }, .seed = 0x1234abcd,
+	.dst = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }, .src = { 0x02, 0, 0, 0, 0, 1 }, .seed = 0x1234abcd5678ef01ull,
 	.size_min = 1000, .size_max = 1400, .payload = FRAME_PAYLOAD_RANDOM,
 };
 
@@ -75,7 +75,7 @@ static int test_short_dump(void)
 static int test_header_at_end(void)
 {
 	cleanup_strbuf struct strbuf why = STRBUF_INIT;
-	size_t len = 30;
+	size_t len = FRAME_GEN_HDR_LEN;
 	cleanup_free uint8_t *dump = dump_with_frame(1, 99, 0, len);
 	struct frame_find hit;
 

@@ -389,11 +389,11 @@ static int test_garbage_and_foreign(void)
 			junk[14] = 0x4f;
 			memcpy(junk + 30, "\x0a\x00\x00\x01", 4);
 			memset(junk, 0xff, 6);
-		} else if (len % 4 == 3 && len > 30) {
+		} else if (len % 4 == 3 && len > 34) {
 			junk[12] = 0x88;
 			junk[13] = 0xb5;
 			memcpy(junk + 14, "NLFG", 4);
-			junk[29] = FRAME_GEN_VERSION;
+			junk[33] = FRAME_GEN_VERSION;
 		}
 		CHECK(send_to_peer(nic, &peer, junk, len % 4 == 0 ? len * 45 : len));
 	}

@@ -154,6 +154,10 @@ static int test_parse_tx(void)
 	CHECK(parse_words("tx", &cmd, &err) == 0);
 	CHECK(cmd.count == 1 && cmd.timeout_ms == 5000 && cmd.spec.dst[0] == 0xff && !cmd.dst_set);
 	vnic_cmd_release(&cmd);
+	/* the run hands L2 the scenario's whole 64-bit traffic.seed */
+	CHECK(parse_words("tx --seed 18446744073709551615", &cmd, &err) == 0);
+	CHECK(cmd.seed_set && cmd.spec.seed == UINT64_MAX);
+	vnic_cmd_release(&cmd);
 	return TEST_PASS;
 }
 
@@ -601,7 +605,7 @@ static int pkt_burst(char *bin, const char *dir)
 	}
 	test_diag("pkt-tx: %s", sent);
 	test_diag("pkt-wait: %s", result);
-	CHECK_CONTAINS(sent, "ok cmd=pkt-tx sent=1000 bytes=784410 first_index=0 seed=7");
+	CHECK_CONTAINS(sent, "ok cmd=pkt-tx sent=1000 bytes=794021 first_index=0 seed=7");
 	CHECK_CONTAINS(result, "ok cmd=pkt-wait received=");
 	CHECK_CONTAINS(result, " fg=1000 bad=0 ");
 	CHECK_CONTAINS(result, " drops=0 ");

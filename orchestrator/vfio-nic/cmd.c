@@ -252,8 +252,8 @@ static int cmd_tx(struct nic *nic, const struct vnic_cmd *cmd, FILE *out, struct
 		rc = nl_error(err, 0, "tx interrupted after %u of %u frames", sent, cmd->count);
 	vnic_format_mac(spec.src, src);
 	vnic_format_mac(spec.dst, dst);
-	strbuf_printf(summary, "sent=%u bytes=%llu first_index=%u seed=%u src=%s dst=%s elapsed_ms=%llu", sent,
-		      (unsigned long long)bytes, cmd->first_index, spec.seed, src, dst,
+	strbuf_printf(summary, "sent=%u bytes=%llu first_index=%u seed=%llu src=%s dst=%s elapsed_ms=%llu", sent,
+		      (unsigned long long)bytes, cmd->first_index, (unsigned long long)spec.seed, src, dst,
 		      (unsigned long long)(now_ms() - t0));
 	return rc;
 }

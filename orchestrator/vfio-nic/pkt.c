@@ -339,8 +339,8 @@ int pkt_tx(const struct vnic_cmd *cmd, FILE *out, struct strbuf *summary, nl_err
 		rc = nl_error(err, 0, "pkt-tx interrupted after %u of %u frames", tally.sent, cmd->count);
 	vnic_format_mac(spec.src, src);
 	vnic_format_mac(spec.dst, dst);
-	strbuf_printf(summary, "sent=%u bytes=%llu first_index=%u seed=%u src=%s dst=%s elapsed_ms=%llu ifname=%s",
-		      tally.sent, (unsigned long long)tally.bytes, cmd->first_index, spec.seed, src, dst,
+	strbuf_printf(summary, "sent=%u bytes=%llu first_index=%u seed=%llu src=%s dst=%s elapsed_ms=%llu ifname=%s",
+		      tally.sent, (unsigned long long)tally.bytes, cmd->first_index, (unsigned long long)spec.seed, src, dst,
 		      (unsigned long long)(now_ms() - t0), pif.name);
 	return rc;
 }

@@ -94,8 +94,8 @@ int udp_send(const struct vnic_cmd *cmd, FILE *out, struct strbuf *summary, nl_e
 		return -1;
 	if (frames_send(cmd, &cmd->spec, udp_send_one, &dest, out, &tally, err) < 0)
 		return -1;
-	strbuf_printf(summary, "sent=%u bytes=%llu first_index=%u seed=%u", tally.sent,
-		      (unsigned long long)tally.bytes, cmd->first_index, cmd->spec.seed);
+	strbuf_printf(summary, "sent=%u bytes=%llu first_index=%u seed=%llu", tally.sent,
+		      (unsigned long long)tally.bytes, cmd->first_index, (unsigned long long)cmd->spec.seed);
 	return tally.sent == cmd->count ? 0 :
 	       nl_error(err, 0, "interrupted after %u of %u frames", tally.sent, cmd->count);
 }
