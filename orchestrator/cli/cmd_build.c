@@ -17,8 +17,8 @@
 
 #include "build.h"
 #include "cmd.h"
+#include "fs.h"
 #include "plan.h"
-#include "rundir.h"
 #include "scenario.h"
 
 static void build_usage(FILE *out)
@@ -163,7 +163,7 @@ static int parse_options(int argc, char **argv, struct build_cli *cli, nl_error_
 int cmd_build(int argc, char **argv, nl_error_t *err)
 {
 	struct build_cli cli = { .timeout_s = 10800 };
-	cleanup_free char *cache = rundir_cache_dir();
+	cleanup_free char *cache = NULL;
 	cleanup_scenario struct scenario *scn = NULL;
 	cleanup_plan struct plan *plan = NULL;
 	struct plan_source qemu_src = { 0 }, linux_src = { 0 };
@@ -175,6 +175,9 @@ int cmd_build(int argc, char **argv, nl_error_t *err)
 	if (ret != 0)
 		return ret > 0 ? NL_EXIT_OK : ret;
 	what = argv[optind];
+	cache = fs_cache_dir(err);
+	if (!cache)
+		return -NL_EXIT_SETUP;
 	if (cli.scenario) {
 		struct plan_env env;
 

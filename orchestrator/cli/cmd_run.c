@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "cmd.h"
+#include "fs.h"
 #include "run.h"
 #include "rundir.h"
 #include "scenario.h"
@@ -40,7 +41,7 @@ int cmd_run(int argc, char **argv, nl_error_t *err)
 		{ NULL, 0, NULL, 0 },
 	};
 	cleanup_scenario struct scenario *scn = NULL;
-	cleanup_free char *cache = rundir_cache_dir();
+	cleanup_free char *cache = NULL;
 	cleanup_free char *runs_base = NULL;
 	cleanup_free char *run_dir = NULL;
 	struct run_options ro = { .tap_out = stdout };
@@ -60,8 +61,12 @@ int cmd_run(int argc, char **argv, nl_error_t *err)
 
 	if (scenario_parse_file(argv[optind], &scn, err) < 0)
 		return -NL_EXIT_INVALID;
-	if (!runs_base)
+	if (!runs_base) {
+		cache = fs_cache_dir(err);
+		if (!cache)
+			return -NL_EXIT_SETUP;
 		runs_base = xasprintf("%s/runs", cache);
+	}
 	if (rundir_create(runs_base, scn->name, &run_dir, err) < 0)
 		return -NL_EXIT_SETUP;
 	fprintf(stderr, "nestlab: run directory %s\n", run_dir);

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,4 +433,56 @@ bool fs_error_explain_full(nl_error_t *err, const char *dir, const char *what)
 	(*err)->msg = msg;
 	(*err)->errnum = ENOSPC;
 	return true;
+}
+
+/* ---- the cache root ------------------------------------------------------------------------------ */
+
+/* absolute() - @path, or the working directory joined with it when it is relative; takes @path */
+static char *absolute(char *path, nl_error_t *err)
+{
+	cleanup_free char *cwd = NULL;
+	char *joined;
+
+	if (path[0] == '/')
+		return path;
+	cwd = getcwd(NULL, 0);
+	if (!cwd) {
+		nl_error(err, errno, "cache directory %s is relative and the working directory is unknown; hint: "
+				     "set NESTLAB_CACHE to an absolute path", path);
+		free(path);
+		return NULL;
+	}
+	joined = xasprintf("%s/%s", cwd, path);
+	free(path);
+	return joined;
+}
+
+/**
+ * fs_cache_dir() - where sources, builds, images and run directories are kept
+ * @err:	set when neither the environment nor the password database names a directory
+ *
+ * Every module (build, images, run directories, the plan's artefact paths) takes the cache from here,
+ * so that one environment gives one answer. HOME unset is the common case under sudo -i or a bare
+ * service: the password database then gives the same directory a shell would.
+ *
+ * Return: a new absolute path (not created here), or NULL with @err set
+ */
+char *fs_cache_dir(nl_error_t *err)
+{
+	const char *cache = getenv("NESTLAB_CACHE");
+	const char *home = getenv("HOME");
+	const struct passwd *pw;
+
+	if (cache && *cache)
+		return absolute(xstrdup(cache), err);
+	if (home && *home)
+		return absolute(xasprintf("%s/.cache/nestlab", home), err);
+	errno = 0;
+	pw = getpwuid(geteuid());
+	if (pw && pw->pw_dir && *pw->pw_dir)
+		return absolute(xasprintf("%s/.cache/nestlab", pw->pw_dir), err);
+	nl_error(err, errno, "no cache directory: NESTLAB_CACHE and HOME are unset and user %u has no home "
+			     "directory in the password database; hint: set NESTLAB_CACHE (e.g. to /var/cache/nestlab)",
+		 (unsigned)geteuid());
+	return NULL;
 }

@@ -113,4 +113,13 @@ void fs_error_mark_full(nl_error_t *err, const char *dir);
  */
 bool fs_error_explain_full(nl_error_t *err, const char *dir, const char *what);
 
+/*
+ * fs_cache_dir() - the cache root, the one place that decides it: $NESTLAB_CACHE if set and not empty,
+ * else $HOME/.cache/nestlab, else (HOME unset or empty) the user's home directory from the password
+ * database + /.cache/nestlab, the directory a login shell's ~ would name. A relative result is made
+ * absolute against the working directory. Returns a new string, or NULL with @err set when none of the
+ * three gives a directory.
+ */
+char *fs_cache_dir(nl_error_t *err);
+
 #endif /* NESTLAB_FS_H */

@@ -188,13 +188,13 @@ int image_config_init_default(struct image_config *cfg, const struct image_confi
 	static const struct image_config_opts none;
 	cleanup_free char *bin_dir = exe_dir();
 	cleanup_free char *agent = NULL, *vfio_nic = NULL;
-	const char *cache = getenv("NESTLAB_CACHE");
-	const char *home = getenv("HOME");
 
 	if (!opts)
 		opts = &none;
 	*cfg = (struct image_config){ .rebuild = opts->rebuild };
-	cfg->cache_dir = cache && *cache ? xstrdup(cache) : xasprintf("%s/.cache/nestlab", home && *home ? home : "/root");
+	cfg->cache_dir = fs_cache_dir(err);
+	if (!cfg->cache_dir)
+		return -1;
 	cfg->suite = xstrdup(IMAGE_SUITE);
 	cfg->mirror = xstrdup(IMAGE_MIRROR);
 	cfg->firmware_dirs = xstrdup("/usr/share/seabios:/usr/share/qemu");

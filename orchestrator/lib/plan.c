@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "plan.h"
-#include "rundir.h"
+#include "fs.h"
 
 #define MiB (1024ULL * 1024)
 #define GiB (1024ULL * MiB)
@@ -1074,8 +1074,12 @@ static bool host_kvm_usable(void)
 
 void plan_env_init_default(struct plan_env *env, const char *run_dir)
 {
+	cleanup_error nl_error_t err = NULL;
+	char *cache = fs_cache_dir(&err);
+
 	*env = (struct plan_env){ 0 };
-	env->cache_dir = env_own(env, rundir_cache_dir());
+	/* without a cache root the paths print as placeholders; run, build and images stop on the error */
+	env->cache_dir = env_own(env, cache ? cache : xstrdup("$NESTLAB_CACHE"));
 	env->run_dir = run_dir ? env_own(env, xstrdup(run_dir)) : NULL;
 	env->qemu_binary = env_own(env, xasprintf("%s/qemu/current/qemu-system-x86_64", env->cache_dir));
 	env->firmware_dir = "/usr/share/seabios:/usr/share/qemu";	/* Debian seabios, qemu-system-data */

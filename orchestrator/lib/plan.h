@@ -52,7 +52,7 @@ struct plan_env {
  * @env:	filled; release with plan_env_release()
  * @run_dir:	run directory, or NULL for "$RUN" (printing only)
  *
- * Cache: $NESTLAB_CACHE, else $HOME/.cache/nestlab. KVM: /dev/kvm opens read-write. Artefact paths
+ * Cache: fs_cache_dir() ("$NESTLAB_CACHE" as a placeholder when there is none). KVM: /dev/kvm opens read-write. Artefact paths
  * are placeholders under the cache (<cache>/qemu/current/qemu-system-x86_64, <cache>/images/...)
  * until the build and image modules provide real ones. getenv is the process environment.
  */

@@ -26,6 +26,7 @@
 #include "image.h"
 #include "junit.h"
 #include "proc.h"
+#include "fs.h"
 #include "rundir.h"
 #include "run_internal.h"
 
@@ -169,7 +170,7 @@ static void artefacts_release(struct artefacts *a)
 /* stage_setup() - build QEMU and Linux as the plan's sources say, then the images (all cached) */
 static int stage_setup(struct run *r, const struct plan *plan, struct artefacts *a, nl_error_t *err)
 {
-	cleanup_free char *cache = rundir_cache_dir();
+	cleanup_free char *cache = fs_cache_dir(err);
 	struct build_options bo = { .cache_dir = cache, .step_timeout_ms = -1, .progress = stderr,
 				    .progress_tty = isatty(STDERR_FILENO) };
 	struct build_result qr = { 0 }, lr = { 0 };
@@ -180,6 +181,8 @@ static int stage_setup(struct run *r, const struct plan *plan, struct artefacts 
 	uint64_t t0 = now_ms();
 	int ret = -1;
 
+	if (!cache)
+		return -1;
 	if (r->opts->skip_setup) {
 		a->qemu = xasprintf("%s/qemu/current/qemu-system-x86_64", cache);
 		a->kernel = xasprintf("%s/linux/current/bzImage", cache);

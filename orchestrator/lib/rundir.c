@@ -17,16 +17,6 @@
 
 #define RUNDIR_SAME_SECOND_MAX 1000	/* NAME-STAMP, NAME-STAMP-1 .. -999 */
 
-char *rundir_cache_dir(void)
-{
-	const char *cache = getenv("NESTLAB_CACHE");
-	const char *home = getenv("HOME");
-
-	if (cache && *cache)
-		return xstrdup(cache);
-	return xasprintf("%s/.cache/nestlab", home && *home ? home : ".");
-}
-
 /*
  * rundir_link_latest() - point @base/latest-@name at @target (relative) by renaming a new symlink over it
  *

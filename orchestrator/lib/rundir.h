@@ -7,9 +7,6 @@
 
 #include "error.h"
 
-/* rundir_cache_dir() - $NESTLAB_CACHE, else $HOME/.cache/nestlab; caller frees */
-char *rundir_cache_dir(void);
-
 /**
  * rundir_create() - make a new run directory
  * @base:	parent directory (created if missing), e.g. <cache>/runs

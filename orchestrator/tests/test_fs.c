@@ -7,9 +7,15 @@
  * with NESTLAB_TEST_FS_PUBLISH set, which makes main() publish a small tree and a link and exit. The full
  * disk is a real one: a 1 MiB tmpfs mounted on a temp directory (root only; skipped with the reason
  * otherwise).
+ *
+ * fs_cache_dir() is checked against the environment it reads (NESTLAB_CACHE, HOME, the password
+ * database), and the modules that need the cache (the plan's artefact paths, the image builder) are
+ * checked to take the same answer from it: before there was one function, HOME unset gave
+ * "./.cache/nestlab" for runs and builds but "/root/.cache/nestlab" for images.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -18,6 +24,8 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "image.h"
+#include "plan.h"
 #include "proc.h"
 #include "test.h"
 
@@ -414,6 +422,131 @@ static int test_full_error_recognised(void)
 	return TEST_PASS;
 }
 
+/* ---- the cache root ------------------------------------------------------------------------------ */
+
+/* saved_env - NESTLAB_CACHE and HOME as the test found them, put back by env_restore() */
+struct saved_env {
+	char *cache, *home;
+};
+
+static struct saved_env env_save(void)
+{
+	const char *cache = getenv("NESTLAB_CACHE"), *home = getenv("HOME");
+
+	return (struct saved_env){ cache ? xstrdup(cache) : NULL, home ? xstrdup(home) : NULL };
+}
+
+static void env_restore(struct saved_env *s)
+{
+	if (s->cache)
+		setenv("NESTLAB_CACHE", s->cache, 1);
+	else
+		unsetenv("NESTLAB_CACHE");
+	if (s->home)
+		setenv("HOME", s->home, 1);
+	else
+		unsetenv("HOME");
+	free(s->cache);
+	free(s->home);
+}
+#define cleanup_env __attribute__((cleanup(env_restore)))
+
+/* the order: NESTLAB_CACHE, then HOME, then the password database; relative becomes absolute */
+static int test_cache_dir_sources(void)
+{
+	cleanup_env struct saved_env saved = env_save();
+	cleanup_error nl_error_t err = NULL;
+	cleanup_free char *a = NULL, *b = NULL, *c = NULL, *d = NULL, *cwd = getcwd(NULL, 0), *rel = NULL;
+	cleanup_free char *pw_expect = NULL;
+	const struct passwd *pw = getpwuid(geteuid());
+
+	setenv("NESTLAB_CACHE", "/srv/nl-cache", 1);
+	setenv("HOME", "/home/someone", 1);
+	a = fs_cache_dir(&err);
+	CHECK_STR(a, "/srv/nl-cache");
+	setenv("NESTLAB_CACHE", "", 1);
+	b = fs_cache_dir(&err);
+	CHECK_STR(b, "/home/someone/.cache/nestlab");
+	setenv("NESTLAB_CACHE", "rel/cache", 1);
+	c = fs_cache_dir(&err);
+	rel = xasprintf("%s/rel/cache", cwd);
+	CHECK_STR(c, rel);
+	unsetenv("NESTLAB_CACHE");
+	unsetenv("HOME");
+	d = fs_cache_dir(&err);
+	CHECK(pw && pw->pw_dir);
+	pw_expect = xasprintf("%s/.cache/nestlab", pw->pw_dir);
+	CHECK_STR(d, pw_expect);
+	CHECK(!err);
+	return TEST_PASS;
+}
+
+/*
+ * test_cache_dir_one_answer() - with HOME unset, the plan (runs, builds: its artefact paths) and the image
+ * builder name the same cache; this is where the old resolutions disagreed
+ */
+static int test_cache_dir_one_answer(void)
+{
+	cleanup_env struct saved_env saved = env_save();
+	cleanup_error nl_error_t err = NULL, ierr = NULL;
+	cleanup_free char *root = NULL;
+	struct image_config cfg = { 0 };
+	struct plan_env env;
+	int same_plan, same_image;
+
+	unsetenv("NESTLAB_CACHE");
+	unsetenv("HOME");
+	root = fs_cache_dir(&err);
+	CHECK(root && root[0] == '/');
+	plan_env_init_default(&env, NULL);
+	/* image_config_init_default() sets the cache first; a missing agent or busybox later does not matter */
+	image_config_init_default(&cfg, NULL, &ierr);
+	same_plan = env.cache_dir && !strcmp(env.cache_dir, root);
+	same_image = cfg.cache_dir && !strcmp(cfg.cache_dir, root);
+	test_diag("fs_cache_dir %s, plan %s, images %s", root, env.cache_dir ? env.cache_dir : "(null)",
+		  cfg.cache_dir ? cfg.cache_dir : "(null)");
+	plan_env_release(&env);
+	image_config_release(&cfg);
+	CHECK(same_plan);
+	CHECK(same_image);
+	return TEST_PASS;
+}
+
+/* no NESTLAB_CACHE, no HOME, a user without a passwd entry: one clear error that says what to set */
+static int test_cache_dir_none(void)
+{
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0)
+		return test_skip("needs root to become a user without a password entry");
+	if (getpwuid(54321))
+		return test_skip("uid 54321 has a password entry here");
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		nl_error_t err = NULL;
+		char *dir;
+
+		unsetenv("NESTLAB_CACHE");
+		unsetenv("HOME");
+		if (setgid(54321) < 0 || setuid(54321) < 0)
+			_exit(10);
+		dir = fs_cache_dir(&err);
+		if (dir)
+			_exit(11);
+		if (!err || !strstr(err->msg, "NESTLAB_CACHE and HOME are unset") ||
+		    !strstr(err->msg, "hint: set NESTLAB_CACHE"))
+			_exit(12);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		test_diag("child exit status %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return TEST_PASS;
+}
+
 static const struct test_case tests[] = {
 	TEST_CASE(test_write_file_whole_or_nothing),
 	TEST_CASE(test_publish_directory),
@@ -425,6 +558,9 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_publish_sync_order),
 	TEST_CASE(test_full_disk_write),
 	TEST_CASE(test_full_error_recognised),
+	TEST_CASE(test_cache_dir_sources),
+	TEST_CASE(test_cache_dir_one_answer),
+	TEST_CASE(test_cache_dir_none),
 };
 
 int main(void)

@@ -1367,11 +1367,13 @@ out:
  */
 static int test_l1_boot(void)
 {
-	cleanup_free char *cache = rundir_cache_dir();
-	cleanup_free char *current = NULL, *image = NULL, *kernel = NULL;
 	cleanup_error nl_error_t err = NULL;
+	cleanup_free char *cache = fs_cache_dir(&err);
+	cleanup_free char *current = NULL, *image = NULL, *kernel = NULL;
 	struct image_l1_info info = { 0 };
 	int ret;
+
+	CHECK(cache);
 
 	if (!boot_opt_in())
 		return test_skip("end to end; set NESTLAB_IMAGE_BOOT=1 after 'nestlab images' (20-60 s under TCG)");
@@ -1418,9 +1420,9 @@ static int cloud_rootfs(const char *tar)
  */
 static int test_cloud_l1_boot(void)
 {
-	cleanup_free char *cache = rundir_cache_dir();
-	cleanup_free char *dir = NULL, *tar = NULL, *qcow2 = NULL, *kernel = NULL;
 	cleanup_error nl_error_t err = NULL;
+	cleanup_free char *cache = fs_cache_dir(&err);
+	cleanup_free char *dir = NULL, *tar = NULL, *qcow2 = NULL, *kernel = NULL;
 	struct image_config_opts opts = { 0 };
 	struct image_config cfg = { 0 };
 	struct image_ctx ctx = { .progress = true };
@@ -1429,6 +1431,7 @@ static int test_cloud_l1_boot(void)
 
 	if (!boot_opt_in())
 		return test_skip("end to end; set NESTLAB_IMAGE_BOOT=1 (mmdebstrap, libguestfs and a boot, ~5 min)");
+	CHECK(cache);
 	kernel = boot_kernel(cache);
 	dir = xasprintf("%s/images/test-cloud", cache);
 	tar = xasprintf("%s/genericcloud-like.tar", dir);

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "fs.h"
 #include "rundir.h"
 #include "test.h"
 #include "vm.h"
@@ -483,7 +484,8 @@ static int check_bail_out(const struct irun *r, const char *const *needles, cons
 static int prerequisites(void)
 {
 	const char *quick = getenv("NESTLAB_QUICK");
-	cleanup_free char *cache = rundir_cache_dir();
+	cleanup_error nl_error_t err = NULL;
+	cleanup_free char *cache = fs_cache_dir(&err);
 	const char *const needed[] = { "images/current/l1.img", "qemu/current/qemu-system-x86_64",
 				       "linux/current/bzImage" };
 
@@ -491,6 +493,10 @@ static int prerequisites(void)
 		return test_skip("NESTLAB_QUICK is set: the end-to-end interrupt runs are skipped");
 	if (geteuid() != 0)
 		return test_skip("needs root: libvirt's embedded driver runs L1's QEMU as root");
+	if (!cache) {
+		test_diag("%s", err->msg);
+		return TEST_FAIL;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(needed); i++) {
 		cleanup_free char *path = xasprintf("%s/%s", cache, needed[i]);
 
