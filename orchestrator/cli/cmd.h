@@ -36,4 +36,12 @@ int cmd_images(int argc, char **argv, nl_error_t *err);
 /* cli_usage_error() - set *err to a usage message that names the command's --help; returns -NL_EXIT_USAGE */
 int cli_usage_error(nl_error_t *err, const char *cmd, const char *fmt, ...) PRINTF_FMT(3, 4);
 
+/*
+ * cli_parse_number() - the value of a numeric option: decimal digits only, @min..@max; anything else
+ * (empty, a sign, trailing text, out of range) is a usage error naming the option and the range.
+ * Returns 0, or -NL_EXIT_USAGE with *err set.
+ */
+int cli_parse_number(const char *cmd, const char *opt, const char *text, unsigned long long min,
+		     unsigned long long max, unsigned long long *value, nl_error_t *err);
+
 #endif /* NESTLAB_CMD_H */

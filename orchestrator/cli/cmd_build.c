@@ -21,6 +21,9 @@
 #include "plan.h"
 #include "scenario.h"
 
+#define BUILD_JOBS_MAX 1024u
+#define BUILD_TIMEOUT_MAX_S 604800u	/* a week; the limit is kept in milliseconds in an int */
+
 static void build_usage(FILE *out)
 {
 	fprintf(out,
@@ -42,14 +45,15 @@ static void build_usage(FILE *out)
 		"  --linux-git DIR, --linux-ref REF, --linux-tarball FILE, --linux-patches DIR\n"
 		"  --linux-config FILE    one more config fragment after base.config and nestlab.config\n\n"
 		"Other options:\n"
-		"  -j, --jobs N           parallel jobs (default: the number of online CPUs)\n"
-		"  --timeout SECONDS      limit for each step (default 10800)\n"
+		"  -j, --jobs N           parallel jobs, 1 to %u (default: the number of online CPUs)\n"
+		"  --timeout SECONDS      limit for each step, 0 for none, at most %u (default 10800)\n"
 		"  -h, --help             this help\n\n"
 		"A build is fsynced before it is renamed into the cache and `current` moves to it, so a crash\n"
 		"never leaves a key that looks complete. When the cache's file system fills up, the message\n"
 		"names it and its free space: free space there or point NESTLAB_CACHE elsewhere.\n\n"
 		"Exit status: 0 built or up to date, 2 bad command line, 4 the build failed (the message\n"
-		"names the log; a full disk too), 130 interrupted (the cache is left as it was).\n");
+		"names the log; a full disk too), 130 interrupted (the cache is left as it was).\n",
+		BUILD_JOBS_MAX, BUILD_TIMEOUT_MAX_S);
 }
 
 /* the command line's changes to the default sources */
@@ -124,6 +128,7 @@ static int parse_options(int argc, char **argv, struct build_cli *cli, nl_error_
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	unsigned long long number;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "hj:", opts, NULL)) != -1) {
@@ -139,8 +144,16 @@ static int parse_options(int argc, char **argv, struct build_cli *cli, nl_error_
 		case OPT_TARBALL: cli->tarball[which] = optarg; break;
 		case OPT_PATCHES: cli->patches[which] = optarg; break;
 		case OPT_LINUX_CONFIG: cli->linux_config = optarg; break;
-		case OPT_TIMEOUT: cli->timeout_s = atoi(optarg); break;
-		case 'j': cli->jobs = (unsigned)atoi(optarg); break;
+		case OPT_TIMEOUT:
+			if (cli_parse_number("build", "--timeout", optarg, 0, BUILD_TIMEOUT_MAX_S, &number, err) < 0)
+				return -NL_EXIT_USAGE;
+			cli->timeout_s = (int)number;
+			break;
+		case 'j':
+			if (cli_parse_number("build", "-j/--jobs", optarg, 1, BUILD_JOBS_MAX, &number, err) < 0)
+				return -NL_EXIT_USAGE;
+			cli->jobs = (unsigned)number;
+			break;
 		case 'h': build_usage(stdout); return 1;
 		default: return cli_usage_error(err, "build", "unknown option");
 		}
@@ -152,8 +165,6 @@ static int parse_options(int argc, char **argv, struct build_cli *cli, nl_error_
 	if (cli->scenario && cli->any_source_option)
 		return cli_usage_error(err, "build", "--scenario takes the sources from the scenario: drop the "
 						     "--qemu-* and --linux-* options, or --scenario");
-	if (cli->timeout_s < 0)
-		return cli_usage_error(err, "build", "--timeout must be a number of seconds");
 	if (optind != argc - 1 || (strcmp(argv[optind], "qemu") && strcmp(argv[optind], "linux") &&
 				   strcmp(argv[optind], "all")))
 		return cli_usage_error(err, "build", "expected one of qemu, linux, all");

@@ -6,6 +6,8 @@
  * file location ("scenarios/x.yaml:3:5: error: ...") are printed as they are, like a compiler's, so
  * that editors can jump to them; anything else is prefixed with "nestlab: ".
  */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,6 +57,35 @@ int cli_usage_error(nl_error_t *err, const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	nl_error(err, 0, "%s: %s (see 'nestlab %s --help')", cmd, msg, cmd);
 	return -NL_EXIT_USAGE;
+}
+
+/**
+ * cli_parse_number() - parse a numeric option value strictly
+ * @cmd:	command name, for the message
+ * @opt:	the option as the user writes it ("-j", "--timeout")
+ * @text:	its value
+ * @min:	smallest accepted value
+ * @max:	largest accepted value
+ * @value:	the number on success
+ * @err:	usage error
+ *
+ * strtoull() alone takes "abc" as 0, "-1" as a huge number and "5x" as 5; here each of those is an error.
+ *
+ * Return: 0, or -NL_EXIT_USAGE with *err set
+ */
+int cli_parse_number(const char *cmd, const char *opt, const char *text, unsigned long long min,
+		     unsigned long long max, unsigned long long *value, nl_error_t *err)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (!*text || !isdigit((unsigned char)text[0]) || *end || errno == ERANGE || v < min || v > max)
+		return cli_usage_error(err, cmd, "%s '%s': expected a whole number from %llu to %llu", opt, text,
+				       min, max);
+	*value = v;
+	return 0;
 }
 
 /* print_error() - print an error message; location-prefixed lines are printed as they are */

@@ -266,6 +266,45 @@ static int test_build_images_refuse(void)
 	return TEST_PASS;
 }
 
+/*
+ * test_numeric_options() - every numeric option (build's -j/--jobs and --timeout) takes digits in its
+ * range and nothing else: exit 2, a message naming the option, the value and the range, nothing on
+ * stdout. The target "everything" is invalid too, so that a value taken by mistake still builds
+ * nothing; the option's own message must come first. (Before, atoi() made "-j abc" all CPUs.)
+ */
+static int test_numeric_options(void)
+{
+	static const struct {
+		const char *opt, *value, *range;
+	} bad[] = {
+		{ "-j", "abc", "from 1 to 1024" },	   { "-j", "0", "from 1 to 1024" },
+		{ "-j", "5x", "from 1 to 1024" },	   { "--jobs", "-3", "from 1 to 1024" },
+		{ "--jobs", "", "from 1 to 1024" },	   { "-j", "18446744073709551617", "from 1 to 1024" },
+		{ "--timeout", "abc", "from 0 to 604800" }, { "--timeout", "-1", "from 0 to 604800" },
+		{ "--timeout", "1e3", "from 0 to 604800" }, { "--timeout", "604801", "from 0 to 604800" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		cleanup_cli struct cli_result r = { 0 };
+		cleanup_free char *want = xasprintf("'%s': expected a whole number %s", bad[i].value, bad[i].range);
+
+		cli_run(&r, (const char *[]){ "build", bad[i].opt, bad[i].value, "everything", NULL });
+		if (r.status != 2 || !strstr(r.err, want) || r.out[0]) {
+			test_diag("build %s '%s': exit %d, stderr: %s", bad[i].opt, bad[i].value, r.status, r.err);
+			return TEST_FAIL;
+		}
+	}
+	{
+		cleanup_cli struct cli_result ok = { 0 };
+
+		/* good values pass the option check and reach the target check */
+		cli_run(&ok, (const char *[]){ "build", "-j", "2", "--timeout", "0", "everything", NULL });
+		CHECK(ok.status == 2);
+		CHECK_CONTAINS(ok.err, "expected one of qemu, linux, all");
+	}
+	return TEST_PASS;
+}
+
 static int test_list(void)
 {
 	cleanup_cli struct cli_result r = { 0 };
@@ -291,6 +330,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_plan_usage_errors),
 	TEST_CASE(test_run_bails_out_honestly),
 	TEST_CASE(test_build_images_refuse),
+	TEST_CASE(test_numeric_options),
 	TEST_CASE(test_list),
 };
 
