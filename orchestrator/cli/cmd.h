@@ -32,6 +32,7 @@ int cmd_run(int argc, char **argv, nl_error_t *err);
 int cmd_list(int argc, char **argv, nl_error_t *err);
 int cmd_build(int argc, char **argv, nl_error_t *err);
 int cmd_images(int argc, char **argv, nl_error_t *err);
+int cmd_clean(int argc, char **argv, nl_error_t *err);
 
 /* cli_usage_error() - set *err to a usage message that names the command's --help; returns -NL_EXIT_USAGE */
 int cli_usage_error(nl_error_t *err, const char *cmd, const char *fmt, ...) PRINTF_FMT(3, 4);

@@ -15,6 +15,7 @@
 #include "fs.h"
 #include "run.h"
 #include "rundir.h"
+#include "runstate.h"
 #include "scenario.h"
 
 static void run_usage(FILE *out)
@@ -24,7 +25,8 @@ static void run_usage(FILE *out)
 		     "The run directory (default $NESTLAB_CACHE/runs/NAME-DATE, with a latest-NAME link) keeps\n"
 		     "plan.txt, consoles, QEMU logs, QMP transcripts, debugfs dumps, result.tap and junit.xml.\n\n"
 		     "  --run-dir DIR   parent directory of the run directory\n"
-		     "  --connect URI   libvirt URI for L0 (default: the embedded driver in the run directory)\n"
+		     "  --connect URI   libvirt URI for L0 (default: the embedded driver, root in the run's private\n"
+		     "                  state directory; see nestlab clean --help)\n"
 		     "  --no-setup      use the cache's current QEMU, Linux and images; build nothing\n"
 		     "  -h, --help      this help\n\n"
 		     "Exit status: 0 every TAP point ok, 1 a check failed, 3 invalid scenario, 4 set-up failed,\n"
@@ -69,6 +71,14 @@ int cmd_run(int argc, char **argv, nl_error_t *err)
 	}
 	if (rundir_create(runs_base, scn->name, &run_dir, err) < 0)
 		return -NL_EXIT_SETUP;
+	{
+		/* what runs killed with SIGKILL left (runstate.h); live runs are left alone */
+		cleanup_error nl_error_t clean_err = NULL;
+		size_t cleaned = 0, live = 0;
+
+		if (runstate_clean(stderr, &cleaned, &live, &clean_err) < 0)
+			fprintf(stderr, "nestlab: warning: %s\n", clean_err->msg);
+	}
 	fprintf(stderr, "nestlab: run directory %s\n", run_dir);
 	ro.run_dir = run_dir;
 	ret = run_execute(scn, &ro, err);

@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{ "list", cmd_list, "list the scenarios in a directory (default: scenarios/)" },
 	{ "build", cmd_build, "build the patched QEMU and Linux (qemu | linux | all), cached by content" },
 	{ "images", cmd_images, "build the L1 and L2 images, cached by content" },
+	{ "clean", cmd_clean, "stop and remove what runs killed with SIGKILL left (QEMU, domains, roots)" },
 };
 
 static void usage(FILE *out)

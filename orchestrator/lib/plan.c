@@ -37,9 +37,12 @@
 /*
  * The embedded driver's root is short and outside the run directory: libvirt puts the QEMU monitor
  * socket at ROOT/lib/qemu/domain-N-NAME/monitor.sock, and a run directory under ~/.cache makes that
- * longer than a unix socket path may be (108 bytes). The run links RUN/libvirt to it.
+ * longer than a unix socket path may be (108 bytes). It is the run's private directory (runstate.h,
+ * made by mkdtemp under a 0700 base), which the plan only knows at run time: printed, it is
+ * DEF_LIBVIRT_ROOT. The run links RUN/libvirt to it while it exists.
  */
-#define DEF_CONNECT_FMT "qemu:///embed?root=/tmp/nestlab-embed-%s"
+#define DEF_CONNECT_FMT "qemu:///embed?root=%s"
+#define DEF_LIBVIRT_ROOT "$NESTLAB_STATE/run-XXXXXX/libvirt"
 #define DEF_L1_MEMORY (6 * GiB)
 #define DEF_L1_CPUS 2
 #define DEF_L2_MEMORY (512 * MiB)
@@ -325,7 +328,7 @@ static void resolve_l0(struct resolver *r)
 	p->run_dir = xstrdup(env->run_dir ? env->run_dir : "$RUN");
 	p->host_has_kvm = env->host_has_kvm;
 	if (p->backend == SCN_BACKEND_LIBVIRT)
-		p->connect = l0->connect ? xstrdup(l0->connect) : xasprintf(DEF_CONNECT_FMT, env->run_id ? env->run_id : "$ID");
+		p->connect = l0->connect ? xstrdup(l0->connect) : xasprintf(DEF_CONNECT_FMT, env->libvirt_root ? env->libvirt_root : DEF_LIBVIRT_ROOT);
 	else if (l0->connect)
 		fail(r, loc_or(l0->connect_loc, l0->loc), "remove l0.connect, or set l0.backend: libvirt",
 		     "l0.connect is a libvirt URI, but l0.backend is qemu");
@@ -932,6 +935,7 @@ static void resolve_identity(struct resolver *r)
 	p->domain_name = env->run_id ? xasprintf("nestlab-%s-%s", safe, env->run_id)
 				     : xasprintf("nestlab-%s-$ID", safe);
 	p->complete = env->run_dir && env->run_dir[0] == '/' && env->run_id &&
+		      (!p->connect || !strstr(p->connect, DEF_LIBVIRT_ROOT)) &&
 		      (p->nic.mode == SCN_L0_LAB || (env->peer_port && env->nic_port));
 }
 
@@ -1436,7 +1440,7 @@ char *plan_format(const struct plan *p)
 	struct strbuf sb = STRBUF_INIT;
 
 	strbuf_printf(&sb, "Plan %s (%s)%s\n", p->name, p->scenario_path,
-		      p->complete ? "" : ", placeholders ($RUN, $ID, ports) are filled at run time");
+		      p->complete ? "" : ", placeholders ($RUN, $ID, $NESTLAB_STATE, ports) are filled at run time");
 	for (const char *line = p->description; line && *line;) {
 		size_t len = strcspn(line, "\n");
 

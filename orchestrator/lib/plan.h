@@ -28,6 +28,8 @@
 struct plan_env {
 	const char *run_dir;		/* run directory ["$RUN"], e.g. "$RUN" when only printing */
 	const char *run_id;		/* short id of the run, part of the domain name ["$ID"] */
+	const char *libvirt_root;	/* root of libvirt's embedded driver, the run's private directory
+					 * (runstate.h) ["$NESTLAB_STATE/run-XXXXXX/libvirt"] */
 	const char *cache_dir;		/* e.g. ~/.cache/nestlab ["$NESTLAB_CACHE"] */
 	const char *qemu_binary;	/* patched QEMU for L0 (path in the cache) */
 	const char *firmware_dir;	/* -L path(s) for L0's QEMU, ':'-separated; NULL or "" = none */

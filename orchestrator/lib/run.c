@@ -244,6 +244,7 @@ static int resolve_plan(struct run *r, const struct scenario *scn, const struct 
 
 	plan_env_init_default(&env, r->dir);
 	env.run_id = r->run_id;
+	env.libvirt_root = r->state.libvirt_root;
 	if (a) {
 		env.qemu_binary = a->qemu;
 		env.l1_kernel = a->kernel;
@@ -313,6 +314,33 @@ static int open_peer(struct run *r, const struct plan *plan, nl_error_t *err)
 
 /* ---- L1 ------------------------------------------------------------------------------------------ */
 
+/* run_embedded_root() - L1 runs under libvirt's embedded driver in this run's private root */
+static bool run_embedded_root(const struct run *r)
+{
+	return r->plan && r->plan->backend == SCN_BACKEND_LIBVIRT && r->state.libvirt_root &&
+	       !strncmp(r->plan->connect, "qemu:///embed?root=", 19) &&
+	       !strcmp(r->plan->connect + 19, r->state.libvirt_root);
+}
+
+/*
+ * keep_l1_qemu_log() - L1's QEMU log (its stderr, ROOT/log/qemu/NAME.log under the embedded driver)
+ * into RUN/l1-qemu.log before the root goes; the RUN/libvirt link goes with the root
+ */
+static void keep_l1_qemu_log(struct run *r)
+{
+	cleanup_free char *from = NULL;
+	cleanup_free char *text = NULL;
+	cleanup_free char *link = run_path(r, "libvirt");
+
+	if (!run_embedded_root(r))
+		return;
+	from = xasprintf("%s/log/qemu/%s.log", r->state.libvirt_root, r->plan->domain_name);
+	text = read_file_text(from);
+	if (text)
+		run_save(r, "l1-qemu.log", text, strlen(text));
+	unlink(link);
+}
+
 /* stage_l1() - start L1 and wait for its agent */
 static int stage_l1(struct run *r, nl_error_t *err)
 {
@@ -323,15 +351,21 @@ static int stage_l1(struct run *r, nl_error_t *err)
 	struct agent_ready ready = { 0 };
 	uint64_t t0 = now_ms();
 
+	/* written down before it exists, for `nestlab clean` after a SIGKILL (runstate.h) */
+	if (runstate_set(&r->state, "overlay", plan->l1_overlay, err) < 0)
+		return -1;
 	if (image_overlay_create(plan->l1.image, plan->l1_overlay, err) < 0 || image_seed_write(r->dir, plan, NULL, &seed, err) < 0)
 		return nl_error_wrap(err, "L1 disks");
-	if (plan->backend == SCN_BACKEND_LIBVIRT && !strncmp(plan->connect, "qemu:///embed?root=", 19)) {
+	if (run_embedded_root(r)) {
 		/* the embedded driver's root (short, see plan.c) is reachable from the run directory */
 		cleanup_free char *link = run_path(r, "libvirt");
 
-		if (symlink(plan->connect + 19, link) < 0)
+		if (symlink(r->state.libvirt_root, link) < 0)
 			run_logf(r, "warning: symlink %s: %s", link, strerror(errno));
+		run_logf(r, "L1: libvirt root %s (private to this run, removed at its end)", r->state.libvirt_root);
 	}
+	if (runstate_set(&r->state, "domain", plan->domain_name, err) < 0)
+		return -1;
 	r->vm = vm_new(vm_backend_for(plan->backend), "L1");
 	run_logf(r, "L1: starting %s under %s (%s backend)", plan->domain_name,
 		 plan->l1.accel == PLAN_ACCEL_KVM ? "KVM" : "TCG", r->vm->ops->name);
@@ -341,6 +375,8 @@ static int stage_l1(struct run *r, nl_error_t *err)
 		return -1;
 	}
 	r->l1_started = true;
+	if (runstate_set_pid(&r->state, "qemu", vm_qemu_pid(r->vm), err) < 0)
+		return -1;
 	if (agent_client_connect(plan->l1_agent_sock, 30000, transcript, &r->agent, err) < 0)
 		return nl_error_wrap(err, "L1 agent channel");
 	if (agent_client_wait_ready(r->agent, 1, plan->timeouts.l1_boot_ms, &ready, err) < 0) {
@@ -620,6 +656,7 @@ static void teardown(struct run *r, bool interrupted)
 		r->vm = NULL;
 	}
 	left = vm_teardown_all() + proc_registry_kill_all();
+	keep_l1_qemu_log(r);
 	r->ms_teardown = now_ms() - t0;
 	run_logf(r, "teardown done in %.1f s%s", r->ms_teardown / 1000.0, left ? " (had to kill leftovers)" : "");
 }
@@ -780,7 +817,9 @@ int run_execute(const struct scenario *scn, const struct run_options *opts, nl_e
 	tap_init(&r.tap, opts->tap_out);
 	tap_begin(&r.tap, -1);
 	tap_comment(&r.tap, "scenario %s, run directory %s", scn->name, opts->run_dir);
-	if (loop_init(&r.loop, err) < 0) {
+	r.state = (struct runstate)RUNSTATE_INIT;
+	if (runstate_create(&r.state, opts->run_dir, err) < 0 || loop_init(&r.loop, err) < 0) {
+		runstate_remove(&r.state);
 		tap_bail_out(&r.tap, "%s", (*err)->msg);
 		tap_release(&r.tap);
 		if (r.log)
@@ -824,6 +863,7 @@ int run_execute(const struct scenario *scn, const struct run_options *opts, nl_e
 	if (r.peer_open)
 		peer_release(&r.peer);
 	loop_release(&r.loop);
+	runstate_remove(&r.state);	/* everything is stopped: the private directory and libvirt root go */
 	plan_free(r.plan);
 	nl_error_release(&r.save_err);
 	tap_release(&r.tap);

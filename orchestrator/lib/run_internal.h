@@ -15,6 +15,7 @@
 #include "agent_client.h"
 #include "error.h"
 #include "loop.h"
+#include "runstate.h"
 #include "peer.h"
 #include "plan.h"
 #include "run.h"
@@ -35,6 +36,7 @@ struct run {
 	FILE *log;			/* run.log */
 	uint64_t t0_ms;
 	struct tap tap;
+	struct runstate state;		/* private directory, libvirt root, record for `nestlab clean` */
 	bool failed;			/* a TAP point was not ok */
 	nl_error_t save_err;		/* the first run_save() that failed (a full disk): ends the run */
 

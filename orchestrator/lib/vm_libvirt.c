@@ -2,8 +2,9 @@
 /*
  * vm_libvirt.c - backend "libvirt": L1 as a transient libvirt domain (l0.backend: libvirt, the default)
  *
- * Connection: plan->connect, by default libvirt's embedded QEMU driver "qemu:///embed?root=RUN/libvirt"
- * (libvirt docs "Embedded driver"): the driver runs inside nestlab, no daemon. For it nestlab first
+ * Connection: plan->connect, by default libvirt's embedded QEMU driver "qemu:///embed?root=ROOT", ROOT in
+ * the run's private directory (runstate.h; libvirt docs "Embedded driver"): the driver runs inside
+ * nestlab, no daemon. For it nestlab first
  * writes ROOT/etc/qemu.conf with the settings that work on this machine (feasibility PLATFORM.md):
  * QEMU runs as root, no dynamic ownership, no security driver, no cgroups, no namespaces, and QEMU's
  * stdio to a file (else libvirt wants virtlogd). Debian's libvirt looks the user "libvirt-qemu" up before

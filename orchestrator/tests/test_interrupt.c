@@ -18,6 +18,11 @@
  * waiting for the agent), L2 up, traffic (the signal is read by the supervisor loop's signalfd instead
  * of polled), the checks (SIGTERM). A timeout: a copy of the scenario with timeouts.l1_boot: 2s must exit
  * 4 within 90 s, its Bail out naming the timeout and the console log to read, with nothing left either.
+ * The embedded libvirt root (the run's private directory, named on stderr) must be gone after each run.
+ *
+ * kill -9 (issue 9): SIGKILL to nestlab alone as L1 boots, once L2 is up and during traffic. nestlab
+ * cannot tear down, so L1's QEMU outlives it; `nestlab clean` must then say what it stopped and removed,
+ * and leave no process naming the run, no libvirt root and no overlay.
  *
  * While nestlab runs, the test reaps the zombies it adopted every 100 ms, so that libvirt's wait for a
  * killed QEMU (kill(pid, 0) until ESRCH) ends as promptly as under init. Processes found left over are
@@ -323,7 +328,8 @@ static int irun_wait(struct irun *r, const char *trigger, unsigned delay_ms, int
 		if (trigger && !seen_ms && irun_printed(r, trigger))
 			seen_ms = now;
 		if (seen_ms && !r->signal_ms && now - seen_ms >= delay_ms) {
-			if (proc_signal(&r->proc, sig) < 0) {
+			/* SIGKILL: nestlab alone, as `kill -9 PID` does; else its group, as a terminal's Ctrl-C */
+			if ((sig == SIGKILL ? kill(r->proc.pid, sig) : proc_signal(&r->proc, sig)) < 0) {
 				test_diag("kill(-%d, %s): %s", (int)r->proc.pid, sigabbrev_np(sig), strerror(errno));
 				return -1;
 			}
@@ -373,7 +379,8 @@ static void irun_collect(struct irun *r)
 	r->err = read_file_text(r->err_path);
 	r->run_dir = line_after(r->err, "nestlab: run directory ", "\n");
 	r->domain = line_after(r->err, "L1: starting ", " \n");
-	if (r->run_dir) {
+	r->embed_root = line_after(r->err, "L1: libvirt root ", " \n");
+	if (!r->embed_root && r->run_dir) {
 		cleanup_free char *path = xasprintf("%s/libvirt", r->run_dir);
 
 		len = readlink(path, link, sizeof(link) - 1);
@@ -440,6 +447,10 @@ static int irun_finish(struct irun *r, bool waited, int want_status)
 		domains = root_domains(r->embed_root, &report);
 		if (domains) {
 			test_diag("libvirt's root %s still holds a running domain:\n%s", r->embed_root, report.str);
+			ret = -1;
+		}
+		if (access(r->embed_root, F_OK) == 0) {
+			test_diag("libvirt's root %s is still there: the run's teardown removes it", r->embed_root);
 			ret = -1;
 		}
 	}
@@ -633,6 +644,97 @@ static int test_timeout_l1_boot(void)
 	return ret;
 }
 
+/* ---- kill -9 and `nestlab clean` ----------------------------------------------------------------- */
+
+/*
+ * kill9_case() - run nested-igb, SIGKILL nestlab alone @delay_ms after @trigger: it cannot tear anything
+ * down, so L1's QEMU (and its libvirt domain) outlives it. Then `nestlab clean` must say what it
+ * stopped and removed, and afterwards no process names the domain, the run directory or the root, the
+ * root is gone, and so is the overlay.
+ */
+static int kill9_case(const char *trigger, unsigned delay_ms)
+{
+	const char *bin = getenv("NESTLAB_BIN") ? getenv("NESTLAB_BIN") : "build/nestlab";
+	cleanup_strbuf struct strbuf report = STRBUF_INIT;
+	cleanup_error nl_error_t err = NULL;
+	cleanup_free char *out = NULL, *overlay = NULL;
+	cleanup_strv char **argv = NULL;
+	struct irun r;
+	size_t before, after;
+	int ret = prerequisites();
+
+	if (ret)
+		return ret;
+	if (irun_init(&r) < 0 || irun_start(&r, SCENARIO) < 0) {
+		irun_release(&r);
+		return TEST_FAIL;
+	}
+	ret = TEST_FAIL;
+	if (irun_wait(&r, trigger, delay_ms, SIGKILL, EXIT_LIMIT_MS) < 0) {
+		proc_kill(&r.proc);
+		goto out;
+	}
+	irun_collect(&r);
+	reap_adopted(r.proc.pid);
+	(void)proc_wait(&r.proc, 10000, &err);
+	nl_error_release(&err);
+	if (!r.domain || !r.run_dir || !r.embed_root) {
+		test_diag("the run's domain, run directory or libvirt root is unknown");
+		goto out;
+	}
+	before = leftovers(&r, &report, false);
+	test_diag("nestlab killed; %zu process(es) of the run left running, root %s %s", before, r.embed_root,
+		  access(r.embed_root, F_OK) == 0 ? "still there" : "gone");
+	strv_push(&argv, bin);
+	strv_push(&argv, "clean");
+	if (proc_run(argv, 60000, &out, &err) < 0) {
+		test_diag("nestlab clean: %s", err->msg);
+		test_diag_run(out, NULL);
+		goto out;
+	}
+	test_diag_run(out, NULL);
+	reap_adopted(0);
+	strbuf_release(&report);
+	after = leftovers(&r, &report, true);
+	overlay = xasprintf("%s/l1-overlay.qcow2", r.run_dir);
+	if (after)
+		test_diag("after nestlab clean, %zu process(es) of the run still run (now killed):\n%s", after, report.str);
+	else if (access(r.embed_root, F_OK) == 0)
+		test_diag("after nestlab clean, the root %s is still there", r.embed_root);
+	else if (access(overlay, F_OK) == 0)
+		test_diag("after nestlab clean, the overlay %s is still there", overlay);
+	else if (before && (!strstr(out, "stopped ") || !strstr(out, r.domain)))
+		test_diag("nestlab clean did not say what it stopped (the domain %s)", r.domain);
+	else if (!strstr(out, "removed ") || !strstr(out, "1 abandoned run(s) cleaned"))
+		test_diag("nestlab clean did not say what it removed");
+	else
+		ret = TEST_PASS;
+out:
+	if (ret != TEST_PASS)
+		test_diag_run(r.tap, r.err);
+	reap_adopted(0);
+	irun_release(&r);
+	return ret;
+}
+
+/* test_kill9_l1_booting() - kill -9 while L1 boots: its QEMU and domain are left, `nestlab clean` stops them */
+static int test_kill9_l1_booting(void)
+{
+	return kill9_case("L1: starting", 6000);
+}
+
+/* test_kill9_l2_up() - kill -9 once L2 runs inside L1 */
+static int test_kill9_l2_up(void)
+{
+	return kill9_case("L2 up", 0);
+}
+
+/* test_kill9_traffic() - kill -9 during the L0 -> L2 traffic */
+static int test_kill9_traffic(void)
+{
+	return kill9_case("traffic L0->L2", 0);
+}
+
 static const struct test_case tests[] = {
 	TEST_CASE(test_sigint_l1_starting),
 	TEST_CASE(test_sigint_l1_booting),
@@ -640,6 +742,9 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_sigint_traffic),
 	TEST_CASE(test_sigterm_checks),
 	TEST_CASE(test_timeout_l1_boot),
+	TEST_CASE(test_kill9_l1_booting),
+	TEST_CASE(test_kill9_l2_up),
+	TEST_CASE(test_kill9_traffic),
 };
 
 int main(void)

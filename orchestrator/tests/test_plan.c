@@ -36,6 +36,7 @@ static struct plan_env test_env(void)
 	return (struct plan_env){
 		.run_dir = "/srv/nestlab/run-1",
 		.run_id = "a1b2c3",
+		.libvirt_root = "/run/nestlab/run-a1b2c3/libvirt",
 		.cache_dir = "/srv/nestlab/cache",
 		.qemu_binary = "/srv/nestlab/cache/qemu/current/qemu-system-x86_64",
 		.firmware_dir = "/usr/share/seabios:/usr/share/qemu",
@@ -118,7 +119,7 @@ static int test_defaults(void)
 	CHECK((p = resolve_ok(&scn, &env)) != NULL);
 	CHECK(p->nic.mode == SCN_L0_EMULATED);
 	CHECK(p->backend == SCN_BACKEND_LIBVIRT);
-	CHECK_STR(p->connect, "qemu:///embed?root=/tmp/nestlab-embed-a1b2c3");
+	CHECK_STR(p->connect, "qemu:///embed?root=/run/nestlab/run-a1b2c3/libvirt");
 	CHECK(p->l1.memory_bytes == 6 * GiB && p->l1.cpus == 2);
 	CHECK(p->l2.memory_bytes == 512 * MiB && p->l2.cpus == 1);
 	CHECK_STR(p->l1.machine, "q35");
@@ -172,7 +173,7 @@ static int test_placeholders_when_printing(void)
 	CHECK_STR(p->nic.peer_port, "$PEER_PORT");
 	CHECK_STR(p->domain_name, "nestlab-t-$ID");
 	text = plan_format(p);
-	CHECK_CONTAINS(text, "placeholders ($RUN, $ID, ports) are filled at run time");
+	CHECK_CONTAINS(text, "placeholders ($RUN, $ID, $NESTLAB_STATE, ports) are filled at run time");
 	CHECK_CONTAINS(text, "\n\"$NESTLAB_CACHE/qemu/current/qemu-system-x86_64\" \\\n");
 	CHECK_CONTAINS(text, "    -chardev \"socket,id=serial0,path=$RUN/l1-console.sock,server=on,wait=off,"
 			     "logfile=$RUN/l1-console.log\" \\\n");
@@ -904,7 +905,7 @@ static int test_print_key_lines(void)
 	CHECK_CONTAINS(text, "\nL0  host\n  mode        emulated (default): L0's QEMU emulates the NIC\n"
 			     "  NIC         igb (default), mac 52:54:00:00:00:02 (default)\n"
 			     "              to L2: vfio-pci (default)\n");
-	CHECK_CONTAINS(text, "  backend     libvirt (default), qemu:///embed?root=/tmp/nestlab-embed-a1b2c3 (default)\n");
+	CHECK_CONTAINS(text, "  backend     libvirt (default), qemu:///embed?root=/run/nestlab/run-a1b2c3/libvirt (default)\n");
 	CHECK_CONTAINS(text, "  firmware    -L /usr/share/seabios -L /usr/share/qemu\n");
 	CHECK_CONTAINS(text, "\nL1  guest of L0, run by L0's QEMU\n  machine     q35 (default)\n"
 			     "  memory      6G (default)\n");
@@ -917,7 +918,7 @@ static int test_print_key_lines(void)
 			     "  -> L1 0000:00:02.0 behind intel-iommu (L0)\n  -> vfio-pci in L1\n"
 			     "  -> L2 QEMU vfio-pci host=0000:00:02.0 behind intel-iommu (L1)\n"
 			     "  -> L2 0000:00:02.0\n  -> igb driver in L2\n");
-	CHECK_CONTAINS(text, "L1 domain XML (libvirt, qemu:///embed?root=/tmp/nestlab-embed-a1b2c3)\n<domain ");
+	CHECK_CONTAINS(text, "L1 domain XML (libvirt, qemu:///embed?root=/run/nestlab/run-a1b2c3/libvirt)\n<domain ");
 	CHECK_CONTAINS(text, "\nL2 QEMU argv, KVM (run in L1 once kvm_amd or kvm_intel gives /dev/kvm)\n"
 			     "qemu-system-x86_64 \\\n    -M q35,kernel-irqchip=split \\\n    -accel kvm \\\n");
 	CHECK_CONTAINS(text, "\nL2 QEMU argv, TCG fallback (run in L1 when L1 has no /dev/kvm)\n"

@@ -84,6 +84,7 @@ static int run_init(struct run *r, const char *backend)
 	struct peer_config pcfg = { .name = "peer" };
 	unsigned nic_port = 0;
 	struct plan_env env;
+	cleanup_free char *libvirt_root = NULL;
 
 	*r = (struct run){ .loop = LOOP_INIT, .peer = PEER_INIT };
 	snprintf(r->dir, sizeof(r->dir), "/tmp/nlvm-XXXXXX");
@@ -102,6 +103,8 @@ static int run_init(struct run *r, const char *backend)
 		.qemu_binary = HOST_QEMU, .l1_kernel = r->kernel, .l1_image = "/nonexistent/l1.img",
 		.peer_port = peer_port(&r->peer), .nic_port = nic_port,
 	};
+	libvirt_root = xasprintf("%s/libvirt", r->dir);	/* a run's private directory (runstate.h) does the same */
+	env.libvirt_root = libvirt_root;
 	if (plan_resolve(scn, &env, &r->plan, &err) < 0)
 		goto fail;
 	/* the overlay the image module would make: here an empty disk is enough */
