@@ -60,7 +60,7 @@
 #define DEF_T_L2_BOOT_TCG (600 * SEC_MS)
 #define DEF_T_TRAFFIC (60 * SEC_MS)
 #define DEF_T_CHECKS (60 * SEC_MS)
-#define DEF_T_TEARDOWN (20 * SEC_MS)
+#define DEF_T_TEARDOWN (60 * SEC_MS)
 #define DEF_T_TOTAL (90 * MIN_MS)
 /* where the NIC sits in L1 and in L2 (pinned with addr= / <address>, so that guests can find it) */
 #define NIC_GUEST_BDF "0000:00:02.0"

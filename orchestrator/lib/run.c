@@ -30,6 +30,9 @@
 #include "rundir.h"
 #include "run_internal.h"
 
+/* a graceful stop of L1 (libvirt: SIGTERM, its own wait of about 10 s) needs this much teardown budget left */
+#define TEARDOWN_GRACEFUL_MS 15000
+
 /* ---- small helpers --------------------------------------------------------------------------- */
 
 void run_logf(struct run *r, const char *fmt, ...)
@@ -108,6 +111,35 @@ void run_point(struct run *r, bool ok, uint64_t duration_ms, const char *message
 
 static bool l2_qemu_alive(struct run *r);
 
+/*
+ * run_teardown_cap() - during the teardown, an agent call gets at most what is left of timeouts.teardown,
+ * and none at all once the agent has let one call time out (a stopped or hung L1 would make every
+ * request wait its full timeout). Outside the teardown it does nothing. Return: 0, or -1 (ETIMEDOUT).
+ */
+static int run_teardown_cap(struct run *r, int *timeout_ms, nl_error_t *err)
+{
+	uint64_t now = now_ms();
+
+	if (!r->teardown_deadline_ms)
+		return 0;
+	if (r->agent_silent)
+		return nl_error(err, ETIMEDOUT, "L1's agent let a request time out during the teardown: not asked again");
+	if (now >= r->teardown_deadline_ms)
+		return nl_error(err, ETIMEDOUT, "no time left of the teardown's budget (timeouts.teardown)");
+	if ((uint64_t)*timeout_ms > r->teardown_deadline_ms - now)
+		*timeout_ms = (int)(r->teardown_deadline_ms - now);
+	return 0;
+}
+
+/* run_teardown_note_timeout() - a timed-out agent call in the teardown silences the agent (run_teardown_cap()) */
+static void run_teardown_note_timeout(struct run *r, nl_error_t e)
+{
+	if (r->teardown_deadline_ms && e && e->errnum == ETIMEDOUT && !r->agent_silent) {
+		r->agent_silent = true;
+		run_logf(r, "teardown: L1's agent did not answer in time (%s); it is not asked again", e->msg);
+	}
+}
+
 int run_sh(struct run *r, int level, int timeout_ms, char **out, int *status, nl_error_t *err,
 	   const char *fmt, ...)
 {
@@ -119,7 +151,10 @@ int run_sh(struct run *r, int level, int timeout_ms, char **out, int *status, nl
 	va_start(ap, fmt);
 	script = xvasprintf(fmt, ap);
 	va_end(ap);
+	if (run_teardown_cap(r, &timeout_ms, err) < 0)
+		return -1;
 	if (agent_client_sh(r->agent, level, script, (uint64_t)timeout_ms, &stdout_text, &st, err) < 0) {
+		run_teardown_note_timeout(r, *err);
 		/* L2 unreachable: say so when its QEMU is gone (-no-reboot: L2 reset or crashed) */
 		if (level == 2 && r->l2_up && (*err)->errnum != EINTR && !vm_signal_pending() && !l2_qemu_alive(r)) {
 			r->l2_up = false;
@@ -623,8 +658,14 @@ static void collect_l1_files(struct run *r)
 		cleanup_free char *data = NULL;
 		size_t len = 0;
 
-		if (agent_client_read_file(r->agent, 1, files[i][0], 64u << 20, 60000, &data, &len, &err) == 0)
+		int timeout_ms = 60000;
+
+		if (run_teardown_cap(r, &timeout_ms, &err) < 0)
+			return;
+		if (agent_client_read_file(r->agent, 1, files[i][0], 64u << 20, (uint64_t)timeout_ms, &data, &len, &err) == 0)
 			run_save(r, files[i][1], data, len);
+		else
+			run_teardown_note_timeout(r, err);
 	}
 	{
 		cleanup_error nl_error_t err = NULL;
@@ -635,13 +676,19 @@ static void collect_l1_files(struct run *r)
 	}
 }
 
-/* teardown() - stop everything this run started; records a TAP point when L1 was started */
+/*
+ * teardown() - stop everything this run started, within timeouts.teardown: every agent call gets what is
+ * left of it (run_teardown_cap()), the agent is dropped after its first timeout, and an L1 that let it
+ * time out, or that the budget no longer covers, gets SIGKILL instead of a graceful stop
+ */
 static void teardown(struct run *r, bool interrupted)
 {
 	cleanup_error nl_error_t err = NULL;
 	uint64_t t0 = now_ms();
+	uint64_t budget_ms = r->plan ? r->plan->timeouts.teardown_ms : 20000;
 	size_t left;
 
+	r->teardown_deadline_ms = t0 + budget_ms;
 	/* only from an L1 that was ready (ms_l1_boot set): a boot that timed out would wait for its agent */
 	if (!interrupted && r->agent && r->ms_l1_boot) {
 		collect_l1_files(r);
@@ -650,7 +697,21 @@ static void teardown(struct run *r, bool interrupted)
 	agent_client_free(r->agent);
 	r->agent = NULL;
 	if (r->vm) {
-		if (vm_running(r->vm) && vm_stop(r->vm, r->plan ? (unsigned)r->plan->timeouts.teardown_ms : 5000, &err) < 0)
+		uint64_t now = now_ms();
+		unsigned grace_ms = now + TEARDOWN_GRACEFUL_MS < r->teardown_deadline_ms ?
+				    (unsigned)(r->teardown_deadline_ms - now) : 0;
+
+		if (vm_running(r->vm) && (r->agent_silent || !grace_ms)) {
+			pid_t pid = vm_qemu_pid(r->vm);
+
+			/* libvirt would give a stopped or hung QEMU its own SIGTERM grace first */
+			run_logf(r, "L1: QEMU (pid %d) gets SIGKILL: %s", (int)pid,
+				 r->agent_silent ? "its agent stopped answering" : "the teardown's budget is spent");
+			if (pid > 0)
+				kill(pid, SIGKILL);
+			grace_ms = 0;
+		}
+		if (vm_running(r->vm) && vm_stop(r->vm, grace_ms, &err) < 0)
 			run_logf(r, "L1 stop: %s", err->msg);
 		vm_free(r->vm);
 		r->vm = NULL;
@@ -659,6 +720,69 @@ static void teardown(struct run *r, bool interrupted)
 	keep_l1_qemu_log(r);
 	r->ms_teardown = now_ms() - t0;
 	run_logf(r, "teardown done in %.1f s%s", r->ms_teardown / 1000.0, left ? " (had to kill leftovers)" : "");
+}
+
+/* collect_done() - loop_run_until() predicate: the log collector exited */
+static bool collect_done(void *opaque)
+{
+	return *(bool *)opaque;
+}
+
+static int collect_exited(struct loop *loop UNUSED, const struct loop_event *ev, nl_error_t *err UNUSED)
+{
+	*(bool *)ev->opaque = true;
+	return 0;
+}
+
+/*
+ * collect_l1_disk_logs() - what L1 logged to its disk (journal, cloud-init), read with libguestfs by a
+ * child `nestlab images --collect-logs` so that what is left of timeouts.teardown and Ctrl-C bound it
+ * (libguestfs' appliance start has no deadline of its own); the child's group is killed when they end it
+ */
+static void collect_l1_disk_logs(struct run *r)
+{
+	cleanup_proc struct proc p = PROC_INIT;
+	cleanup_error nl_error_t err = NULL;
+	cleanup_free char *log = run_path(r, "l1-guest-logs.out");
+	uint64_t now = now_ms();
+	bool exited = false;
+	loop_id_t id;
+
+	if (now >= r->teardown_deadline_ms) {
+		run_logf(r, "L1's disk logs not collected: no time left of timeouts.teardown (%llu s)",
+			 (unsigned long long)(r->plan->timeouts.teardown_ms / 1000));
+		return;
+	}
+	run_logf(r, "collecting L1's logs from its disk into l1-guest-logs/ (%.0f s left of timeouts.teardown)",
+		 (r->teardown_deadline_ms - now) / 1000.0);
+	strv_push(&p.argv, "/proc/self/exe");
+	strv_push(&p.argv, "images");
+	strv_push(&p.argv, "--quiet");
+	strv_push(&p.argv, "--collect-logs");
+	strv_push(&p.argv, r->plan->l1_overlay);
+	strv_push(&p.argv, r->dir);
+	p.name = xstrdup("nestlab images --collect-logs");
+	p.stdin_io.mode = PROC_IO_NULL;
+	p.stdout_io = (struct proc_io){ PROC_IO_FILE_TRUNC, log };
+	p.stderr_io.mode = PROC_IO_STDOUT;
+	if (proc_start(&p, &err) < 0) {
+		run_logf(r, "warning: %s", err->msg);
+		return;
+	}
+	id = p.pidfd >= 0 ? loop_add_fd(&r->loop, LOOP_KIND_CHILD_EXIT, p.pidfd, EPOLLIN, collect_exited, &exited,
+					"log collector", &err) : 0;
+	if (id && loop_run_until(&r->loop, collect_done, &exited, (int)(r->teardown_deadline_ms - now_ms()), &err) < 0) {
+		run_logf(r, "warning: L1's disk logs: %s; the collector is stopped (see l1-guest-logs.out)", err->msg);
+		loop_remove(&r->loop, id);
+		proc_kill(&p);
+		return;
+	}
+	if (id)
+		loop_remove(&r->loop, id);
+	nl_error_release(&err);
+	if (proc_wait(&p, id ? 0 : (int)(r->teardown_deadline_ms > now_ms() ? r->teardown_deadline_ms - now_ms() : 0),
+		      &err) < 0)
+		run_logf(r, "warning: L1's disk logs: %s (see l1-guest-logs.out)", err->msg);
 }
 
 /* ---- the run ------------------------------------------------------------------------------------- */
@@ -849,14 +973,9 @@ int run_execute(const struct scenario *scn, const struct run_options *opts, nl_e
 		tap_bail_out(&r.tap, "%s (run directory %s)", (*err)->msg, opts->run_dir);
 	}
 	teardown(&r, interrupted);
-	if ((ret < 0 || r.failed) && !interrupted && r.l1_started && r.plan) {
-		/* what L1 logged to its disk: journal, cloud-init (libguestfs, read-only) */
-		cleanup_error nl_error_t lerr = NULL;
-
-		run_logf(&r, "collecting L1's logs from its disk into l1-guest-logs/");
-		if (image_collect_logs(r.plan->l1_overlay, opts->run_dir, &lerr) < 0)
-			run_logf(&r, "warning: %s", lerr->msg);
-	}
+	if ((ret < 0 || r.failed) && !interrupted && r.l1_started && r.plan)
+		collect_l1_disk_logs(&r);	/* journal, cloud-init (libguestfs, read-only) */
+	r.teardown_deadline_ms = 0;
 	if (ret == 0)
 		tap_end(&r.tap, NULL);
 	write_results(&r, scn->name);

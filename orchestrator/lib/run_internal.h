@@ -37,6 +37,8 @@ struct run {
 	uint64_t t0_ms;
 	struct tap tap;
 	struct runstate state;		/* private directory, libvirt root, record for `nestlab clean` */
+	uint64_t teardown_deadline_ms;	/* set while tearing down: timeouts.teardown caps every agent call */
+	bool agent_silent;		/* an agent call timed out in the teardown: the agent is not asked again */
 	bool failed;			/* a TAP point was not ok */
 	nl_error_t save_err;		/* the first run_save() that failed (a full disk): ends the run */
 

@@ -182,7 +182,7 @@ static const struct scn_section expect_section = { expect_fields, ARRAY_SIZE(exp
 static const struct scn_field timeout_fields[] = {
 	DURATION("build", build_ms, "60m"),	  DURATION("l1_boot", l1_boot_ms, "60s"),
 	DURATION("l2_boot", l2_boot_ms, "120s"),  DURATION("traffic", traffic_ms, "60s"),
-	DURATION("checks", checks_ms, "60s"),	  DURATION("teardown", teardown_ms, "20s"),
+	DURATION("checks", checks_ms, "60s"),	  DURATION("teardown", teardown_ms, "60s"),
 	DURATION("total", total_ms, "90m"),
 };
 #undef DURATION

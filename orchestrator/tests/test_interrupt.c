@@ -579,20 +579,21 @@ static int test_sigterm_checks(void)
 	return interrupt_case("IOMMU in use", 0, SIGTERM);
 }
 
-/* scenario_with_l1_boot() - @src with timeouts.l1_boot set to @value, written to @dir/scenario.yaml */
-static int scenario_with_l1_boot(const char *src, const char *dir, const char *value)
+/* scenario_with() - @src with timeouts.@key set to @value, written to @dir/scenario.yaml */
+static int scenario_with(const char *src, const char *dir, const char *key, const char *value)
 {
 	cleanup_free char *text = read_file_text(src);
 	cleanup_free char *out = NULL;
+	cleanup_free char *needle = xasprintf("\n  %s:", key);
 	cleanup_error nl_error_t err = NULL;
-	const char *key = text ? strstr(text, "\n  l1_boot:") : NULL;
+	const char *at = text ? strstr(text, needle) : NULL;
 
-	if (!key) {
-		test_diag("%s has no \"  l1_boot:\" line under timeouts (run the test from the repository root)", src);
+	if (!at) {
+		test_diag("%s has no \"  %s:\" line under timeouts (run the test from the repository root)", src, key);
 		return -1;
 	}
-	key++;
-	out = xasprintf("%.*s  l1_boot: %s%s", (int)(key - text), text, value, key + strcspn(key, "\n"));
+	at++;
+	out = xasprintf("%.*s  %s: %s%s", (int)(at - text), text, key, value, at + strcspn(at, "\n"));
 	if (rundir_write_file(dir, "scenario.yaml", out, &err) < 0) {
 		test_diag("%s", err->msg);
 		return -1;
@@ -614,7 +615,7 @@ static int test_timeout_l1_boot(void)
 
 	if (ret)
 		return ret;
-	if (irun_init(&r) < 0 || scenario_with_l1_boot(SCENARIO, r.tmp_dir, "2s") < 0) {
+	if (irun_init(&r) < 0 || scenario_with(SCENARIO, r.tmp_dir, "l1_boot", "2s") < 0) {
 		irun_release(&r);
 		return TEST_FAIL;
 	}
@@ -640,6 +641,119 @@ static int test_timeout_l1_boot(void)
 	}
 	if (ret != TEST_PASS)
 		test_diag_run(r.tap, r.err);
+	irun_release(&r);
+	return ret;
+}
+
+/* ---- the teardown's budget ---------------------------------------------------------------------- */
+
+#define TEARDOWN_BUDGET_S 15
+#define TEARDOWN_SLACK_MS 20000		/* process exit, libvirt's destroy of a killed QEMU */
+#define STOPPED_L1_LIMIT_MS (5 * 60000)	/* SIGSTOP -> nestlab exited (a stage times out first) */
+
+/* l1_qemu_pid() - L1's QEMU from libvirt's pid file in the run's root (named on stderr); -1 when unknown */
+static pid_t l1_qemu_pid(const struct irun *r)
+{
+	cleanup_free char *err = read_file_text(r->err_path);
+	cleanup_free char *root = line_after(err, "L1: libvirt root ", " \n");
+	cleanup_free char *domain = line_after(err, "L1: starting ", " \n");
+	cleanup_free char *path = NULL;
+	cleanup_free char *text = NULL;
+
+	if (!root && err) {	/* a nestlab that does not name it: the RUN/libvirt link */
+		cleanup_free char *run_dir = line_after(err, "nestlab: run directory ", "\n");
+		cleanup_free char *link = run_dir ? xasprintf("%s/libvirt", run_dir) : NULL;
+		char target[PATH_MAX];
+		ssize_t len = link ? readlink(link, target, sizeof(target) - 1) : -1;
+
+		if (len > 0)
+			root = xstrndup(target, (size_t)len);
+	}
+	if (!root || !domain)
+		return -1;
+	path = xasprintf("%s/run/qemu/%s.pid", root, domain);
+	text = read_file_text(path);
+	return text ? (pid_t)strtol(text, NULL, 10) : -1;
+}
+
+/*
+ * test_teardown_budget_stopped_l1() - during the traffic, L1's QEMU is stopped (SIGSTOP): its agent answers
+ * nothing. The stage that waits for it fails, and the teardown must end within timeouts.teardown (15 s
+ * here, plus slack for the process exit), give up on the agent after its first timeout instead of
+ * waiting out every request (minutes before), SIGKILL the stopped QEMU, exit 4 and leave nothing.
+ */
+static int test_teardown_budget_stopped_l1(void)
+{
+	cleanup_free char *scenario = NULL, *budget = xasprintf("%ds", TEARDOWN_BUDGET_S);
+	cleanup_free char *log = NULL, *log_path = NULL;
+	uint64_t stopped_at = 0, teardown_at = 0;
+	pid_t qemu = -1;
+	struct irun r;
+	int ret = prerequisites();
+	bool waited = false;
+
+	if (ret)
+		return ret;
+	if (irun_init(&r) < 0 || scenario_with(SCENARIO, r.tmp_dir, "teardown", budget) < 0) {
+		irun_release(&r);
+		return TEST_FAIL;
+	}
+	scenario = xasprintf("%s/scenario.yaml", r.tmp_dir);
+	if (irun_start(&r, scenario) < 0) {
+		irun_release(&r);
+		return TEST_FAIL;
+	}
+	ret = TEST_FAIL;
+	while (vm_pid_alive(r.proc.pid)) {
+		uint64_t now = now_ms();
+
+		reap_adopted(r.proc.pid);
+		if (!stopped_at && irun_printed(&r, "traffic L0->L2")) {
+			qemu = l1_qemu_pid(&r);
+			if (qemu <= 0 || kill(qemu, SIGSTOP) < 0) {
+				test_diag("L1's QEMU pid not found (%d)", (int)qemu);
+				break;
+			}
+			stopped_at = now;
+			test_diag("L1's QEMU (pid %d) stopped %.1f s after the start", (int)qemu, (now - r.start_ms) / 1000.0);
+		}
+		if (stopped_at && !teardown_at && irun_printed(&r, "stopped: "))
+			teardown_at = now;
+		if (!stopped_at && now - r.start_ms > TRIGGER_LIMIT_MS) {
+			test_diag("\"traffic L0->L2\" did not appear");
+			break;
+		}
+		if (stopped_at && now - stopped_at > STOPPED_L1_LIMIT_MS) {
+			test_diag("nestlab still runs %d s after L1 was stopped", STOPPED_L1_LIMIT_MS / 1000);
+			break;
+		}
+		vm_sleep_ms(POLL_MS);
+	}
+	if (!vm_pid_alive(r.proc.pid)) {
+		r.exit_ms = now_ms();
+		waited = stopped_at != 0;
+	}
+	if (irun_finish(&r, waited, 4) == 0 && waited) {
+		log_path = xasprintf("%s/run.log", r.run_dir);
+		log = read_file_text(log_path);
+		if (!teardown_at)
+			test_diag("no \"stopped: \" line: the run did not fail as planned");
+		else if (r.exit_ms - teardown_at > TEARDOWN_BUDGET_S * 1000 + TEARDOWN_SLACK_MS)
+			test_diag("the teardown took %.1f s, more than timeouts.teardown (%d s) allows",
+				  (r.exit_ms - teardown_at) / 1000.0, TEARDOWN_BUDGET_S);
+		else if (!log || !strstr(log, "not asked again") || !strstr(log, "gets SIGKILL"))
+			test_diag("run.log does not say that the agent was given up and L1's QEMU killed");
+		else {
+			test_diag("failed stage to exit: %.1f s (budget %d s)", (r.exit_ms - teardown_at) / 1000.0,
+				  TEARDOWN_BUDGET_S);
+			ret = TEST_PASS;
+		}
+	}
+	if (qemu > 0)
+		(void)kill(qemu, SIGKILL);	/* in case it is still there, stopped */
+	if (ret != TEST_PASS)
+		test_diag_run(r.tap, r.err);
+	reap_adopted(0);
 	irun_release(&r);
 	return ret;
 }
@@ -742,6 +856,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_sigint_traffic),
 	TEST_CASE(test_sigterm_checks),
 	TEST_CASE(test_timeout_l1_boot),
+	TEST_CASE(test_teardown_budget_stopped_l1),
 	TEST_CASE(test_kill9_l1_booting),
 	TEST_CASE(test_kill9_l2_up),
 	TEST_CASE(test_kill9_traffic),

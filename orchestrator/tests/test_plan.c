@@ -145,7 +145,7 @@ static int test_defaults(void)
 	CHECK(p->timeouts.build_ms == 60 * 60000 && p->timeouts.l1_boot_ms == 60000);
 	CHECK(p->timeouts.l2_boot_kvm_ms == 120000 && p->timeouts.l2_boot_tcg_ms == 600000);
 	CHECK(p->timeouts.traffic_ms == 60000 && p->timeouts.checks_ms == 60000);
-	CHECK(p->timeouts.teardown_ms == 20000 && p->timeouts.total_ms == 90 * 60000);
+	CHECK(p->timeouts.teardown_ms == 60000 && p->timeouts.total_ms == 90 * 60000);
 	CHECK(p->qemu_src.kind == SCN_SRC_DEBIAN && p->linux_src.kind == SCN_SRC_DEBIAN);
 	CHECK_STR(p->qemu_src.versions[0], "1:10.0.13+ds-0+deb13u1");
 	CHECK_STR(p->qemu_src.suite, "trixie");
@@ -865,7 +865,7 @@ static int test_timeouts_and_sources(void)
 	scn.timeouts.loc = (struct scn_loc){ 40, 1 };
 	CHECK((msg = resolve_err(&scn, &env)) != NULL);
 	CHECK_CONTAINS(msg, "scenarios/t.yaml:40:1: error: timeouts.total (600 s) is shorter than the stages it "
-			    "covers (4100 s)");
+			    "covers (4140 s)");
 
 	scn_init(&scn);
 	scn.linux_src.kind = SCN_SRC_GIT;
