@@ -25,6 +25,7 @@
 #include "fs.h"
 #include "image.h"
 #include "junit.h"
+#include "kvm_trace.h"
 #include "proc.h"
 #include "fs.h"
 #include "rundir.h"
@@ -110,6 +111,7 @@ void run_point(struct run *r, bool ok, uint64_t duration_ms, const char *message
 }
 
 static bool l2_qemu_alive(struct run *r);
+static char *l2_vanished(struct run *r);
 
 /*
  * run_teardown_cap() - during the teardown, an agent call gets at most what is left of timeouts.teardown,
@@ -157,10 +159,14 @@ int run_sh(struct run *r, int level, int timeout_ms, char **out, int *status, nl
 		run_teardown_note_timeout(r, *err);
 		/* L2 unreachable: say so when its QEMU is gone (-no-reboot: L2 reset or crashed) */
 		if (level == 2 && r->l2_up && (*err)->errnum != EINTR && !vm_signal_pending() && !l2_qemu_alive(r)) {
+			cleanup_free char *how = NULL;
+
 			r->l2_up = false;
 			r->l2_qemu_pid = 0;
+			how = l2_vanished(r);
 			return nl_error_wrap(err, "L2 reset or crashed: its QEMU in L1 has exited (it runs with "
-						  "-no-reboot); see %s and l2-qemu.out", r->plan->l2_console_log);
+						  "-no-reboot); %s; see %s, l2-qemu.out and l1-kvm-trace.txt", how,
+					     r->plan->l2_console_log);
 		}
 		return -1;
 	}
@@ -431,10 +437,14 @@ static int stage_l1(struct run *r, nl_error_t *err)
 
 /* ---- L2 ------------------------------------------------------------------------------------------ */
 
-/* l1_prepare() - kvm_amd/kvm_intel for L2, the NIC on vfio-pci, L1's view before L2 */
+/*
+ * l1_prepare() - kvm_amd/kvm_intel for L2, the NIC on vfio-pci, L1's view before L2; kvm_amd's
+ * parameters go to l1-prepare.txt, and L1's KVM trace starts (kvm_trace.h: evidence if L2 vanishes)
+ */
 static int l1_prepare(struct run *r, nl_error_t *err)
 {
 	const struct plan *plan = r->plan;
+	cleanup_free char *trace = kvm_trace_start_script();
 	cleanup_free char *out = NULL;
 	int status;
 
@@ -443,7 +453,8 @@ static int l1_prepare(struct run *r, nl_error_t *err)
 		   " test -c /dev/kvm && echo kvm=yes || echo kvm=no;"
 		   " echo driver=$(basename \"$(readlink /sys/bus/pci/devices/%s/driver)\");"
 		   " echo group=$(basename \"$(readlink /sys/bus/pci/devices/%s/iommu_group)\");"
-		   " uname -r", RUN_GUEST_DIR, plan->nic.l1_bdf, plan->nic.l1_bdf) < 0)
+		   " uname -r; grep -H . /sys/module/kvm_amd/parameters/* 2>/dev/null; %s",
+		   RUN_GUEST_DIR, plan->nic.l1_bdf, plan->nic.l1_bdf, trace) < 0)
 		return -1;
 	run_save(r, "l1-prepare.txt", out, strlen(out));
 	switch (plan->l2.accel) {
@@ -463,6 +474,8 @@ static int l1_prepare(struct run *r, nl_error_t *err)
 	if (plan->nic.l2_assign != SCN_ASSIGN_NONE && !strstr(out, "driver=vfio-pci"))
 		return nl_error(err, 0, "the NIC %s in L1 is not bound to vfio-pci (%s); see l1-prepare.txt and "
 					"the L1 console %s (cloud-init runcmd)", plan->nic.l1_bdf, out, plan->l1_console_log);
+	if (!strstr(out, "kvm-trace=on"))
+		run_logf(r, "warning: no KVM trace in L1 (tracefs instance %s)", KVM_TRACE_INSTANCE);
 	run_logf(r, "L1: NIC %s on vfio-pci, L2 will run under %s", plan->nic.l1_bdf, r->l2_kvm ? "KVM" : "TCG");
 	return 0;
 }
@@ -512,6 +525,29 @@ static bool l2_qemu_alive(struct run *r)
 	if (run_sh(r, 1, 30000, NULL, &status, &err, "kill -0 %ld", r->l2_qemu_pid) < 0)
 		return false;
 	return status == 0;
+}
+
+/*
+ * l2_vanished() - L2's QEMU exited by itself (L2 reset, -no-reboot, or QEMU crashed): L1's KVM trace into
+ * RUN/l1-kvm-trace.txt, and how L2's vCPU last left KVM according to it (kvm_trace_summary()), or why
+ * that is unknown. Caller frees.
+ */
+static char *l2_vanished(struct run *r)
+{
+	static const char path[] = RUN_GUEST_DIR "/l1-kvm-trace.txt";
+	cleanup_free char *script = kvm_trace_save_script(path, 20000);
+	cleanup_error nl_error_t err = NULL;
+	cleanup_free char *data = NULL;
+	char *summary;
+	size_t len = 0;
+	int status = -1;
+
+	if (run_sh(r, 1, 60000, NULL, &status, &err, "%s", script) < 0 || status != 0 ||
+	    agent_client_read_file(r->agent, 1, path, 64u << 20, 60000, &data, &len, &err) < 0)
+		return xasprintf("L1's KVM trace could not be read (%s)", err ? err->msg : "no trace instance");
+	run_save(r, "l1-kvm-trace.txt", data, len);
+	summary = kvm_trace_summary(data);
+	return summary ? summary : xstrdup("L1's KVM trace holds no exit of L2's vCPU");
 }
 
 /* stage_refusal() - a scenario that expects L1's QEMU to refuse: wait for it to exit, match the message */
@@ -593,10 +629,13 @@ static int stage_l2(struct run *r, nl_error_t *err)
 		nl_error_release(err);
 		if (!l2_qemu_alive(r)) {
 			cleanup_free char *out = l2_qemu_output(r);
+			cleanup_free char *how = NULL;
 
 			r->l2_qemu_pid = 0;
 			run_save(r, "l2-qemu.out", out, strlen(out));
-			return nl_error(err, 0, "L1's QEMU exited before L2 was ready: %s(see l2-qemu.out)", out);
+			how = l2_vanished(r);
+			return nl_error(err, 0, "L1's QEMU exited before L2 was ready: %s%s (see l2-qemu.out, "
+						"l1-kvm-trace.txt and %s)", out, how, plan->l2_console_log);
 		}
 	}
 	r->ms_l2_boot = now_ms() - t0;
