@@ -9,6 +9,10 @@
  * QEMU is libguestfs's child, not ours: libguestfs reaps it and its recovery process kills it if
  * nestlab dies.
  *
+ * A disk that is written is added with add_writable_disk(): by default QEMU pauses the appliance when a
+ * write fails for want of space on the host (werror=enospc), and libguestfs then waits for it forever;
+ * with werror=report the write fails inside the appliance and the call returns the error.
+ *
  * With a build log, library and warning messages go into the log (never to the terminal), and with
  * LIBGUESTFS_DEBUG=1 (read by guestfs_create()) the appliance's console too; a failed call's message
  * is guestfs_last_error().
@@ -72,6 +76,27 @@ static void log_event(guestfs_h *g UNUSED, void *opaque, uint64_t event, int han
 	fwrite(buf, 1, len, log);
 	if (event != GUESTFS_EVENT_APPLIANCE && buf[len - 1] != '\n')
 		fputc('\n', log);
+}
+
+/**
+ * add_writable_disk() - add the raw disk @path as the appliance's first drive, its write and read errors
+ * reported to the appliance instead of pausing it
+ * @g:		a handle not launched yet, with no drive
+ * @path:	the disk
+ * @err:	error
+ *
+ * libguestfs's direct backend names its first drive hd0 (-drive ...,id=hd0); QEMU's -set changes the
+ * error policy of that -drive (qemu(1): -drive werror=, rerror=; -set group.id.arg=value).
+ * Return: 0 or -1.
+ */
+static int add_writable_disk(guestfs_h *g, const char *path, nl_error_t *err)
+{
+	if (guestfs_add_drive_opts(g, path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0)
+		return gerr(g, err, "add %s", path);
+	if (guestfs_config(g, "-set", "drive.hd0.werror=report") < 0 ||
+	    guestfs_config(g, "-set", "drive.hd0.rerror=report") < 0)
+		return gerr(g, err, "error policy of %s", path);
+	return 0;
 }
 
 /*
@@ -231,8 +256,8 @@ int image_l1_compose(const struct image_config *cfg, struct image_ctx *ctx, cons
 
 	if (create_sparse(out, err) < 0 || open_handle(ctx->log, &g, err) < 0)
 		return -1;
-	if (guestfs_add_drive_opts(g, out, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0)
-		return gerr(g, err, "add %s", out);
+	if (add_writable_disk(g, out, err) < 0)
+		return -1;
 	if (guestfs_launch(g) < 0)
 		return gerr(g, err, "start the libguestfs appliance (is a kernel installed in /boot? "
 				    "Debian: linux-image-amd64)");
@@ -341,8 +366,8 @@ int image_l1_inject(const struct image_config *cfg, struct image_ctx *ctx, const
 
 	if (open_handle(ctx->log, &g, err) < 0)
 		return -1;
-	if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0)
-		return gerr(g, err, "add %s", disk);
+	if (add_writable_disk(g, disk, err) < 0)
+		return -1;
 	if (guestfs_launch(g) < 0)
 		return gerr(g, err, "start the libguestfs appliance");
 	if (mount_inspected(g, false, &inspected, err) < 0 || kernel_root(g, inspected, root, err) < 0)

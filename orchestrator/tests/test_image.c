@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <yaml.h>
 #include <zlib.h>
@@ -1594,6 +1595,158 @@ static int test_full_disk_images(void)
 	return ret;
 }
 
+/* rootfs_filler() - a rootfs tarball in @dir: etc/ and @mib MiB of zeros, what fills a small cache */
+static char *rootfs_filler(const char *dir, unsigned mib)
+{
+	cleanup_free char *tree = xasprintf("%s/rootfs", dir);
+	cleanup_free char *etc = xasprintf("%s/etc", tree);
+	cleanup_free char *fill = xasprintf("%s/fill", tree);
+	cleanup_free char *size = xasprintf("%uM", mib);
+	cleanup_free char *out = NULL;
+	cleanup_error nl_error_t err = NULL;
+	char *tar = xasprintf("%s/rootfs.tar", dir);
+	char *truncate_argv[] = { (char *)"truncate", (char *)"-s", size, fill, NULL };
+	char *tar_argv[] = { (char *)"tar", (char *)"-cf", tar, (char *)"-C", tree, (char *)".", NULL };
+
+	if (mkdir(tree, 0755) < 0 || mkdir(etc, 0755) < 0 || proc_run(truncate_argv, 30000, &out, &err) < 0) {
+		free(tar);
+		return NULL;
+	}
+	free(out);
+	out = NULL;
+	if (proc_run(tar_argv, 120000, &out, &err) < 0) {
+		test_diag("%s", err->msg);
+		free(tar);
+		return NULL;
+	}
+	return tar;
+}
+
+/*
+ * seed_cache() - the rootfs tarball and placeholder L2 archives under their keys in cfg->cache_dir, so
+ * that image_build() goes straight to composing L1 (which only carries the archives)
+ */
+static int seed_cache(const struct image_config *cfg, const char *tar)
+{
+	cleanup_error nl_error_t err = NULL;
+	cleanup_free char *rootfs_dir = xasprintf("%s/images/rootfs", cfg->cache_dir);
+	cleanup_free char *rootfs = NULL, *l2 = NULL, *dpdk = NULL, *l2_file = NULL, *dpdk_file = NULL;
+	struct image_keys keys;
+
+	if (image_keys_compute(cfg, &keys, &err) < 0) {
+		test_diag("%s", err->msg);
+		return -1;
+	}
+	rootfs = xasprintf("%s/%s.tar", rootfs_dir, keys.rootfs);
+	l2 = xasprintf("%s/images/l2/%s", cfg->cache_dir, keys.l2);
+	dpdk = xasprintf("%s/images/l2/%s", cfg->cache_dir, keys.l2_dpdk);
+	l2_file = xasprintf("%s/minimal.cpio.gz", l2);
+	dpdk_file = xasprintf("%s/dpdk.cpio.gz", dpdk);
+	image_keys_release(&keys);
+	if (fs_mkdir_p(rootfs_dir, &err) < 0 || fs_mkdir_p(l2, &err) < 0 || fs_mkdir_p(dpdk, &err) < 0 ||
+	    symlink(tar, rootfs) < 0 || write_file(l2_file, "placeholder\n", 0644) < 0 ||
+	    write_file(dpdk_file, "placeholder\n", 0644) < 0)
+		return -1;
+	return 0;
+}
+
+/* build_images_in() - image_build() with the cache at @cache and a placeholder kernel; 0 or -1 */
+static int build_images_in(const char *cache, const char *tar, const char *kernel, struct image_result *res,
+			   nl_error_t *err)
+{
+	struct image_config_opts opts = { .kernel = kernel, .agent = "build/nestlab-agent" };
+	struct image_config cfg;
+	struct image_ctx ctx = { 0 };
+	int ret = -1;
+
+	setenv("NESTLAB_CACHE", cache, 1);	/* read by image_config_init_default(); restored by the caller */
+	if (image_config_init_default(&cfg, &opts, err) < 0)
+		goto out;
+	if (seed_cache(&cfg, tar) < 0) {
+		nl_error(err, errno, "seed %s", cache);
+		goto out;
+	}
+	if (image_ctx_open(&ctx, &cfg, err) < 0)
+		goto out;
+	ret = image_build(&cfg, &ctx, res, err);
+	image_ctx_close(&ctx);
+out:
+	image_config_release(&cfg);
+	return ret;
+}
+
+/*
+ * test_full_disk_l1() - L1 composed into a 64 MiB cache by a rootfs of 100 MiB. With QEMU's default
+ * werror=enospc the appliance is paused at the first failed write and libguestfs waits forever; it must
+ * fail instead, with the full disk explained, leave no l1/<key>, no staging and no `current`, and give the space
+ * back; the same build into a cache with room then works.
+ */
+static int test_full_disk_l1(void)
+{
+	const char *saved = getenv("NESTLAB_CACHE");
+	cleanup_free char *saved_copy = saved ? xstrdup(saved) : NULL;
+	cleanup_free char *dir = NULL, *tar = NULL, *full = NULL, *good = NULL, *kernel = NULL;
+	cleanup_free char *l1_dir = NULL, *current = NULL, *good_current = NULL;
+	cleanup_strbuf struct strbuf left = STRBUF_INIT;
+	cleanup_error nl_error_t err = NULL;
+	struct image_result res = { 0 };
+	struct statvfs vfs;
+	struct stat st;
+	int ret = TEST_FAIL;
+
+	if (getenv("NESTLAB_QUICK"))
+		return test_skip("NESTLAB_QUICK is set (this test boots the libguestfs appliance twice, ~2 min)");
+	if (geteuid() != 0)
+		return test_skip("needs root to mount a 64 MiB tmpfs as the cache");
+	dir = tmp_dir("full-l1");
+	CHECK(dir != NULL);
+	tar = rootfs_filler(dir, 100);
+	CHECK(tar != NULL);
+	full = xasprintf("%s/full", dir);
+	good = xasprintf("%s/good", dir);
+	kernel = xasprintf("%s/vmlinuz", dir);	/* carried into L1 as a file, never booted here */
+	CHECK(write_file(kernel, "not a kernel\n", 0644) == 0);
+	CHECK(mkdir(full, 0755) == 0 && mkdir(good, 0755) == 0);
+	if (mount("nestlab-test", full, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755") < 0) {
+		test_diag("mount tmpfs on %s: %s", full, strerror(errno));
+		return TEST_FAIL;
+	}
+	alarm(900);	/* a paused appliance would wait forever: SIGALRM ends the test binary, a failure */
+	if (build_images_in(full, tar, kernel, &res, &err) == 0) {
+		test_diag("100 MiB of rootfs fit into 64 MiB");
+		goto out;
+	}
+	test_diag("%s", err->msg);
+	image_result_release(&res);
+	l1_dir = xasprintf("%s/images/l1", full);
+	current = xasprintf("%s/images/current", full);
+	test_diag("files left under images/l1: %u%s", count_files(l1_dir, &left), left.str ? left.str : "");
+	if (err->errnum != ENOSPC ||
+	    !strstr(err->msg, "ran out of room for the images: free space there, or point NESTLAB_CACHE at") ||
+	    left.len || lstat(current, &st) == 0 || statvfs(full, &vfs) < 0 ||
+	    (unsigned long long)vfs.f_bavail * vfs.f_frsize < (60ULL << 20))
+		goto out;
+	/* the next run on a cache with room works */
+	nl_error_release(&err);
+	if (build_images_in(good, tar, kernel, &res, &err) < 0) {
+		test_diag("%s", err->msg);
+		goto out;
+	}
+	good_current = xasprintf("%s/images/current/l1.img", good);
+	if (!res.l1_built || !image_file_exists(good_current))
+		goto out;
+	ret = TEST_PASS;
+out:
+	alarm(0);
+	image_result_release(&res);
+	umount2(full, MNT_DETACH);
+	if (saved_copy)
+		setenv("NESTLAB_CACHE", saved_copy, 1);
+	else
+		unsetenv("NESTLAB_CACHE");
+	return ret;
+}
+
 static const struct test_case tests[] = {
 	TEST_CASE(test_images_lock_interruptible),
 	TEST_CASE(test_cpio_roundtrip), TEST_CASE(test_cpio_bad_names),
@@ -1603,7 +1756,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_tree_walk),	TEST_CASE(test_l2_initramfs),	TEST_CASE(test_closure_elf_parse),
 	TEST_CASE(test_closure_compute), TEST_CASE(test_l2_dpdk_initramfs),	TEST_CASE(test_l1_info),
 	TEST_CASE(test_collect_logs),	TEST_CASE(test_l1_boot),		TEST_CASE(test_cloud_l1_boot),
-	TEST_CASE(test_full_disk_images),
+	TEST_CASE(test_full_disk_images),	TEST_CASE(test_full_disk_l1),
 };
 
 int main(void)
