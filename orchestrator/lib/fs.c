@@ -435,6 +435,21 @@ bool fs_error_explain_full(nl_error_t *err, const char *dir, const char *what)
 	return true;
 }
 
+int fs_require_room(const char *dir, unsigned long long bytes, const char *what, nl_error_t *err)
+{
+	struct statvfs vfs;
+	cleanup_free char *need = size_text(bytes);
+	cleanup_free char *avail = NULL;
+
+	if (statvfs(dir, &vfs) < 0 || (unsigned long long)vfs.f_bavail * vfs.f_frsize >= bytes)
+		return 0;
+	avail = size_text((unsigned long long)vfs.f_bavail * vfs.f_frsize);
+	nl_error(err, 0, "%s needs at least %s in %s, and only %s is free", what, need, dir, avail);
+	(*err)->errnum = ENOSPC;
+	fs_error_explain_full(err, dir, what);
+	return -1;
+}
+
 /* ---- the cache root ------------------------------------------------------------------------------ */
 
 /* absolute() - @path, or the working directory joined with it when it is relative; takes @path */

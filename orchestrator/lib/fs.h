@@ -93,6 +93,17 @@ int fs_write_text(const char *path, const char *text, nl_error_t *err);
  */
 int fs_symlink_replace(const char *link, const char *target, nl_error_t *err);
 
+/**
+ * fs_require_room() - refuse to start work that would fill the file system of @dir
+ * @dir:	an existing directory
+ * @bytes:	the least the work needs
+ * @what:	the work, for the message ("a run (L1's overlay, consoles, logs)")
+ * @err:	ENOSPC with the full-disk advice when less than @bytes is free
+ *
+ * Return: 0 (also when the free space cannot be read), or -1.
+ */
+int fs_require_room(const char *dir, unsigned long long bytes, const char *what, nl_error_t *err);
+
 /* fs_error_is_full() - @err says a file system was full (ENOSPC, EDQUOT, or a child's message saying so) */
 bool fs_error_is_full(const nl_error_t *err);
 /*

@@ -16,6 +16,7 @@
 #include "rundir.h"
 
 #define RUNDIR_SAME_SECOND_MAX 1000	/* NAME-STAMP, NAME-STAMP-1 .. -999 */
+#define RUNDIR_MIN_FREE_BYTES (512ULL << 20)	/* what a run may write: L1's overlay grows most */
 
 /*
  * rundir_link_latest() - point @base/latest-@name at @target (relative) by renaming a new symlink over it
@@ -55,6 +56,9 @@ int rundir_create(const char *base, const char *name, char **out, nl_error_t *er
 	abs_base = realpath(base, NULL);
 	if (!abs_base)
 		return nl_error(err, errno, "resolve %s", base);
+	/* a run that fills the disk halfway stops L1 (QEMU pauses it) and leaves truncated evidence */
+	if (fs_require_room(abs_base, RUNDIR_MIN_FREE_BYTES, "a run (L1's overlay, consoles, logs)", err) < 0)
+		return -1;
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
 	/* mkdir() is the claim: of two runs that try the same name, exactly one gets it, the other takes -N */

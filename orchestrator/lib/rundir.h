@@ -16,7 +16,8 @@
  *
  * The directory is claimed with mkdir(), so concurrent runs of one scenario in the same second get
  * distinct directories (-1, -2, ...). A "latest-<name>" symlink in @base is then pointed at the new
- * directory by renaming a fresh symlink over it: it is never missing, whoever reads it.
+ * directory by renaming a fresh symlink over it: it is never missing, whoever reads it. With less than
+ * 512 MiB free under @base no run starts (ENOSPC, with the full-disk advice).
  * Return: 0 or -1 with @err set.
  */
 int rundir_create(const char *base, const char *name, char **out, nl_error_t *err);

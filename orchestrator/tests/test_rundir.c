@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -242,10 +243,70 @@ static int test_dir_and_file(void)
 	return TEST_PASS;
 }
 
+/*
+ * test_no_room_no_run() - a runs directory on a file system with less than 512 MiB free (a 256 MiB tmpfs)
+ * gets no run directory and a full-disk error; with room (a 1 GiB tmpfs, which allocates nothing) it does
+ */
+static int test_no_room_no_run(void)
+{
+	cleanup_free char *base = make_base();
+	cleanup_free char *small = NULL, *big = NULL, *dir = NULL;
+	cleanup_error nl_error_t err = NULL;
+	int ret = TEST_FAIL;
+
+	if (geteuid() != 0)
+		return test_skip("needs root to mount a small tmpfs");
+	CHECK(base != NULL);
+	small = xasprintf("%s/small", base);
+	big = xasprintf("%s/big", base);
+	CHECK(mkdir(small, 0755) == 0 && mkdir(big, 0755) == 0);
+	if (mount("nestlab-test", small, "tmpfs", MS_NOSUID | MS_NODEV, "size=256m") < 0 ||
+	    mount("nestlab-test", big, "tmpfs", MS_NOSUID | MS_NODEV, "size=1g") < 0) {
+		test_diag("mount tmpfs: %s", strerror(errno));
+		goto out;
+	}
+	if (rundir_create(small, "scn", &dir, &err) == 0) {
+		test_diag("a run directory was made with 256 MiB free: %s", dir);
+		goto out;
+	}
+	test_diag("%s", err->msg);
+	if (err->errnum != ENOSPC || !strstr(err->msg, "a run (L1's overlay, consoles, logs) needs at least 512 MiB") ||
+	    !strstr(err->msg, "free space there, or point NESTLAB_CACHE at a file system with more room"))
+		goto out;
+	{
+		DIR *d = opendir(small);
+		struct dirent *e;
+		unsigned entries = 0;
+
+		while (d && (e = readdir(d)))
+			entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+		if (d)
+			closedir(d);
+		if (entries) {
+			test_diag("%u entries left in %s", entries, small);
+			goto out;
+		}
+	}
+	nl_error_release(&err);
+	if (rundir_create(big, "scn", &dir, &err) < 0) {
+		test_diag("%s", err->msg);
+		goto out;
+	}
+	ret = TEST_PASS;
+out:
+	umount2(small, MNT_DETACH);
+	umount2(big, MNT_DETACH);
+	rmdir(small);
+	rmdir(big);
+	rmdir(base);
+	return ret;
+}
+
 static const struct test_case tests[] = {
 	TEST_CASE(test_concurrent_same_second),
 	TEST_CASE(test_latest_never_missing),
 	TEST_CASE(test_dir_and_file),
+	TEST_CASE(test_no_room_no_run),
 };
 
 int main(void)
