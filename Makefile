@@ -155,6 +155,17 @@ $(BUILD)/tests/test_agent_proto $(BUILD)/tests/test_agent_client $(BUILD)/tests/
 
 -include $(AGENT_SRCS:orchestrator/%.c=$(BUILD)/%.d)
 
+# ---- hostile test agent ------------------------------------------------------------------------
+# nestlab-agent-hostile (orchestrator/tests/hostile_agent.c) attacks the host side for test_hostile; it
+# is a test build only: never in an image, and outside GUEST_SRCS so that it does not change the image key.
+$(BUILD)/tests/nestlab-agent-hostile: $(BUILD)/tests/hostile_agent.o $(BUILD)/lib/agent_proto.o \
+		$(BUILD)/lib/util.o $(BUILD)/lib/error.o
+	$(CC) $(CFLAGS) -static -o $@ $^
+
+$(BUILD)/tests/test_hostile: | $(BUILD)/tests/nestlab-agent-hostile $(BUILD)/nestlab
+
+-include $(BUILD)/tests/hostile_agent.d
+
 # ---- userspace vfio NIC driver -----------------------------------------------------------------
 # nestlab-vfio-nic runs in L2 (or any guest with an IOMMU): a polling VFIO driver for igb and e1000e
 # (orchestrator/vfio-nic/, docs/vfio-nic.md), static like the agent. Its pure parts (frame_gen,

@@ -93,7 +93,7 @@ int cli_parse_number(const char *cmd, const char *opt, const char *text, unsigne
 static void print_error(const char *raw)
 {
 	/* messages may quote guest text: control bytes never reach the terminal as they are */
-	cleanup_free char *msg = escape_str(raw, SIZE_MAX, ESCAPE_MULTILINE);
+	cleanup_free char *msg = escape_str(raw, ESCAPE_SINK_MAX_BYTES, ESCAPE_MULTILINE);
 	const char *colon = strchr(msg, ':');
 	bool located = colon && colon != msg && strncmp(colon, ": ", 2) != 0;
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -606,4 +607,78 @@ const char *console_log_hint(const struct console *con)
 	if (con->raw.path)
 		return con->raw.path;
 	return con->sock_path ? con->sock_path : "(no log)";
+}
+
+/* ---- capture by a child process ----------------------------------------------------------------- */
+
+int console_capture_start(struct console_capture *cc, const char *name, const char *sock_path,
+			  const char *log_path, uint64_t max_bytes, int connect_timeout_ms, nl_error_t *err)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	uint64_t deadline = now_ms() + (uint64_t)(connect_timeout_ms > 0 ? connect_timeout_ms : 0);
+	cleanup_close int fd = -1;
+	struct proc *p;
+
+	*cc = (struct console_capture)CONSOLE_CAPTURE_INIT;
+	cc->name = xstrdup(name);
+	cc->log_path = xstrdup(log_path);
+	cc->max_bytes = max_bytes ? max_bytes : CONSOLE_CAPTURE_MAX_BYTES_DEFAULT;
+	if (snprintf_checked(addr.sun_path, sizeof(addr.sun_path), "%s", sock_path) < 0)
+		return nl_error(err, ENAMETOOLONG, "%s: socket path %s is longer than %zu bytes (use a shorter run "
+				"directory)", name, sock_path, sizeof(addr.sun_path) - 1);
+	for (;;) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return nl_error(err, errno, "%s: socket", name);
+		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+			break;
+		if ((errno != ENOENT && errno != ECONNREFUSED) || now_ms() >= deadline)
+			return nl_error(err, errno, "%s: connect %s (did QEMU start? read its log in the run directory)",
+					name, sock_path);
+		close(fd);
+		fd = -1;
+		usleep(CONSOLE_CONNECT_RETRY_MS * 1000);
+	}
+	p = xzalloc(sizeof(*p));
+	proc_init(p);
+	strv_push(&p->argv, "head");
+	strv_push(&p->argv, "-c");
+	strv_pushf(&p->argv, "%llu", (unsigned long long)cc->max_bytes);
+	p->name = xasprintf("%s log writer (head)", name);
+	p->stdin_io.mode = PROC_IO_FD;
+	p->stdin_src_fd = fd;
+	p->stdout_io = (struct proc_io){ PROC_IO_FILE_TRUNC, log_path };
+	p->stderr_io.mode = PROC_IO_NULL;
+	if (proc_start(p, err) < 0) {
+		proc_release(p);
+		free(p);
+		return nl_error_wrap(err, "%s: start the log writer", name);
+	}
+	cc->proc = p;
+	return 0;
+}
+
+void console_capture_finish(struct console_capture *cc, int timeout_ms)
+{
+	cleanup_error nl_error_t err = NULL;
+	struct stat st;
+
+	if (cc->proc) {
+		proc_wait(cc->proc, timeout_ms, &err);	/* end of file once QEMU is gone; killed after that */
+		proc_release(cc->proc);
+		free(cc->proc);
+		cc->proc = NULL;
+		if (cc->log_path && stat(cc->log_path, &st) == 0 && (uint64_t)st.st_size >= cc->max_bytes) {
+			FILE *f = fopen(cc->log_path, "ae");
+
+			if (f) {
+				fprintf(f, "\n[nestlab: %s log capped at %llu bytes; later output was not logged]\n",
+					cc->name, (unsigned long long)cc->max_bytes);
+				fclose(f);
+			}
+		}
+	}
+	free(cc->name);
+	free(cc->log_path);
+	*cc = (struct console_capture)CONSOLE_CAPTURE_INIT;
 }

@@ -41,6 +41,7 @@
 
 #include "error.h"
 #include "loop.h"
+#include "proc.h"
 
 #define CONSOLE_WINDOW_BYTES (256u << 10)	/* cleaned text kept for matching */
 #define CONSOLE_LINE_MAX_BYTES 4096		/* a longer line is broken in the timestamped log */
@@ -134,5 +135,38 @@ char *console_tail(const struct console *con, unsigned n);
 const char *console_log_hint(const struct console *con);
 
 #define cleanup_console __attribute__((cleanup(console_release)))
+
+/*
+ * Capture: a serial port's log written by a child process, whatever the run is doing. QEMU's own
+ * chardev logfile has no size limit, so a guest printing forever would fill the disk; and nestlab's
+ * supervisor thread sits in agent waits for minutes, where a console it read itself would stop being
+ * read and the guest's UART would stall. So the log is written by `head -c MAX` reading the chardev
+ * socket (started before the guest runs: the VM is started paused, the socket connected, the child
+ * started, then the VM resumed, so no byte is lost). At MAX bytes head exits; QEMU then discards what
+ * the port prints (a socket chardev without a client drops output, it never blocks the guest), and
+ * console_capture_finish() appends a line saying the log was capped.
+ */
+#define CONSOLE_CAPTURE_MAX_BYTES_DEFAULT (32ull << 20)	/* each console log: 32 MiB */
+
+struct console_capture {
+	char *name;			/* "L1 console" */
+	char *log_path;
+	uint64_t max_bytes;
+	struct proc *proc;		/* head -c, NULL when not started */
+};
+
+#define CONSOLE_CAPTURE_INIT { 0 }
+
+/*
+ * console_capture_start() - connect to @sock_path (retrying up to @connect_timeout_ms while it is
+ * missing or refuses) and start the child that copies at most @max_bytes (0: the default) to @log_path
+ */
+int console_capture_start(struct console_capture *cc, const char *name, const char *sock_path,
+			  const char *log_path, uint64_t max_bytes, int connect_timeout_ms, nl_error_t *err);
+/*
+ * console_capture_finish() - after the guest's QEMU is gone: wait up to @timeout_ms for the child to
+ * see end of file (then kill it), note in the log when it was capped, release; safe to call twice
+ */
+void console_capture_finish(struct console_capture *cc, int timeout_ms);
 
 #endif /* NESTLAB_CONSOLE_H */

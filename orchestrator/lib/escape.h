@@ -30,6 +30,9 @@
 #define ESCAPE_BACKSLASH 0x8u		/* write '\' as "\\" so that the result reads back unambiguously */
 #define ESCAPE_MULTILINE (ESCAPE_NEWLINE | ESCAPE_TAB | ESCAPE_UTF8)
 
+/* what a sink (stderr, run.log, a TAP line or YAML value) shows of one message at most */
+#define ESCAPE_SINK_MAX_BYTES 65536
+
 /* escape_append() - append @len bytes of @data to @sb, escaped as @flags say (ESCAPE_*) */
 void escape_append(struct strbuf *sb, const void *data, size_t len, unsigned flags);
 /*

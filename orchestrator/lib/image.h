@@ -323,6 +323,10 @@ int image_l1_compose(const struct image_config *cfg, struct image_ctx *ctx, cons
 int image_l1_inject(const struct image_config *cfg, struct image_ctx *ctx, const char *disk,
 		    const struct image_l2_initrds *l2, char **root, nl_error_t *err);
 
+/* image_overlay_put_file() - replace guest file @to in the qcow2 @disk by host file @from (mode @mode) */
+int image_overlay_put_file(const char *disk, const char *from, const char *to, int mode, const char *log_path,
+			   nl_error_t *err);
+
 /*
  * image_testing_cloud_image() - tests: a cloud-style disk like Debian's genericcloud (qcow2, GPT, ext4
  * root on partition 1 mounted by PARTUUID) from a rootfs tarball with systemd and cloud-init

@@ -466,6 +466,41 @@ int image_collect_logs(const char *disk, const char *run_dir, nl_error_t *err)
 	return 0;
 }
 
+/**
+ * image_overlay_put_file() - replace one file in a run's L1 overlay before it boots (tests substitute
+ * L1's agent this way, NESTLAB_TEST_L1_AGENT)
+ * @disk:	the qcow2 overlay (nothing runs on it)
+ * @from:	host file
+ * @to:		absolute guest path, replaced
+ * @mode:	its mode
+ * @log_path:	libguestfs's messages, or NULL
+ * @err:	error
+ *
+ * Return: 0 or -1 with @err set.
+ */
+int image_overlay_put_file(const char *disk, const char *from, const char *to, int mode, const char *log_path,
+			   nl_error_t *err)
+{
+	cleanup_guestfs guestfs_h *g = NULL;
+	cleanup_file FILE *log = log_path ? fopen(log_path, "we") : NULL;
+
+	if (open_handle(log, &g, err) < 0)
+		return -1;
+	if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1) < 0)
+		return gerr(g, err, "add %s", disk);
+	if (guestfs_launch(g) < 0)
+		return gerr(g, err, "start the libguestfs appliance for %s", disk);
+	if (mount_inspected(g, false, NULL, err) < 0) {
+		/* nestlab's own L1 is one bare ext4 file system: mount it directly */
+		nl_error_release(err);
+		if (guestfs_mount(g, "/dev/sda", "/") < 0)
+			return gerr(g, err, "mount %s", disk);
+	}
+	if (upload(g, from, to, mode, err) < 0 || finish(g, err) < 0)
+		return nl_error_wrap(err, "put %s into %s as %s", from, disk, to);
+	return 0;
+}
+
 /* ---- testing ------------------------------------------------------------------------------------ */
 
 int image_testing_cloud_image(const char *rootfs_tar, const char *out, nl_error_t *err)

@@ -12,7 +12,7 @@
  *   <iommu model='intel'><driver .../>    intel-iommu, the first device libvirt puts on the command line
  *   <interface type='udp'>                the emulated NIC (-netdev socket,udp=..., one datagram per frame)
  *   <hostdev mode='subsystem' type='pci'> lab mode: the host NIC through vfio-pci
- *   <serial type='unix'> x2                ttyS0 (L1) and ttyS1 (handed to L2's QEMU), each with a <log>
+ *   <serial type='unix'> x2                ttyS0 (L1) and ttyS1 (handed to L2's QEMU), logged by nestlab
  *   <channel type='unix'> virtio          the L1 agent (org.nestlab.agent.0)
  *   <memballoon model='none'/>            no balloon device: nothing here needs one
  *   <qemu:commandline>                    -L firmware directories (the +ds QEMU build has no blobs)
@@ -109,14 +109,15 @@ static void xml_nic(struct strbuf *sb, const struct plan *plan)
 	strbuf_puts(sb, "    </interface>\n");
 }
 
-/* xml_serial() - one <serial type='unix'> bound in the run directory, logged to a file */
-static void xml_serial(struct strbuf *sb, unsigned port, const char *sock, const char *log)
+/*
+ * xml_serial() - one <serial type='unix'> bound in the run directory; no <log>: QEMU's log of a chardev
+ * has no size limit, so nestlab logs the port through the socket, capped (console_capture_start())
+ */
+static void xml_serial(struct strbuf *sb, unsigned port, const char *sock)
 {
 	strbuf_puts(sb, "    <serial type='unix'>\n      <source mode='bind'");
 	attr(sb, "path", sock);
-	strbuf_puts(sb, "/>\n      <log");
-	attr(sb, "file", log);
-	strbuf_printf(sb, " append='off'/>\n      <target type='isa-serial' port='%u'>\n"
+	strbuf_printf(sb, "/>\n      <target type='isa-serial' port='%u'>\n"
 			  "        <model name='isa-serial'/>\n      </target>\n    </serial>\n", port);
 }
 
@@ -140,8 +141,8 @@ static void xml_devices(struct strbuf *sb, const struct plan *plan)
 				  "aw_bits='%u'/>\n    </iommu>\n",
 			      v->intremap ? "on" : "off", v->caching_mode ? "on" : "off", v->aw_bits);
 	xml_nic(sb, plan);
-	xml_serial(sb, 0, plan->l1_console_sock, plan->l1_console_log);
-	xml_serial(sb, 1, plan->l2_console_sock, plan->l2_console_log);
+	xml_serial(sb, 0, plan->l1_console_sock);
+	xml_serial(sb, 1, plan->l2_console_sock);
 	strbuf_puts(sb, "    <channel type='unix'>\n      <source mode='bind'");
 	attr(sb, "path", plan->l1_agent_sock);
 	strbuf_puts(sb, "/>\n      <target type='virtio' name='" PLAN_AGENT_PORT "'/>\n    </channel>\n");

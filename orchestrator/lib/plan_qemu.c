@@ -171,13 +171,15 @@ char **plan_l2_qemu_argv(const struct plan *plan, bool kvm)
 	return argv;
 }
 
-/* push_console() - one serial port: a socket L0 reads and writes, and a log of everything it carried */
-static void push_console(char ***argv, const char *id, const char *sock, const char *log)
+/*
+ * push_console() - one serial port: a socket L0 reads and writes; nestlab logs it through the socket,
+ * capped (console_capture_start()), not with QEMU's logfile=, which has no size limit
+ */
+static void push_console(char ***argv, const char *id, const char *sock)
 {
 	cleanup_free char *path = opt_escape(sock);
-	cleanup_free char *logfile = opt_escape(log);
 
-	push_optf(argv, "-chardev", "socket,id=%s,path=%s,server=on,wait=off,logfile=%s", id, path, logfile);
+	push_optf(argv, "-chardev", "socket,id=%s,path=%s,server=on,wait=off", id, path);
 	push_optf(argv, "-serial", "chardev:%s", id);
 }
 
@@ -228,8 +230,8 @@ char **plan_l0_qemu_argv(const struct plan *plan)
 		push_optf(&argv, "-drive", "file=%s,if=none,id=seed0,format=raw,readonly=on", seed);
 		push_opt(&argv, "-device", "virtio-blk-pci,drive=seed0");
 	}
-	push_console(&argv, "serial0", plan->l1_console_sock, plan->l1_console_log);
-	push_console(&argv, "serial1", plan->l2_console_sock, plan->l2_console_log);
+	push_console(&argv, "serial0", plan->l1_console_sock);
+	push_console(&argv, "serial1", plan->l2_console_sock);
 	push_agent(&argv, plan->l1_agent_sock);
 	{
 		cleanup_free char *qmp = opt_escape(plan->l1_qmp_sock);

@@ -217,6 +217,7 @@ static char **build_envp(char *const *changes)
  * open_stream() - prepare one of the child's standard streams
  * @io:		what the caller asked for
  * @stream:	0, 1 or 2
+ * @src_fd:	the parent's descriptor for PROC_IO_FD
  * @child_fd:	set to the descriptor to install in the child (-1: inherit)
  * @parent_fd:	set to the parent's end of a pipe (-1: none)
  * @err:	error
@@ -224,7 +225,8 @@ static char **build_envp(char *const *changes)
  * Every descriptor is O_CLOEXEC; the child's dup2() clears the flag on the copy it installs.
  * Return: 0 or -1.
  */
-static int open_stream(const struct proc_io *io, int stream, int *child_fd, int *parent_fd, nl_error_t *err)
+static int open_stream(const struct proc_io *io, int stream, int src_fd, int *child_fd, int *parent_fd,
+		       nl_error_t *err)
 {
 	static const char *const names[] = { "stdin", "stdout", "stderr" };
 	int fds[2], flags;
@@ -256,6 +258,13 @@ static int open_stream(const struct proc_io *io, int stream, int *child_fd, int 
 		*child_fd = open(io->path, flags | O_CLOEXEC | O_NOCTTY, 0644);
 		if (*child_fd < 0)
 			return nl_error(err, errno, "open %s for %s", io->path, names[stream]);
+		return 0;
+	case PROC_IO_FD:
+		if (stream != 0)
+			return nl_error(err, EINVAL, "%s: only stdin can be a given descriptor", names[stream]);
+		*child_fd = fcntl(src_fd, F_DUPFD_CLOEXEC, 3);
+		if (*child_fd < 0)
+			return nl_error(err, errno, "duplicate descriptor %d for %s", src_fd, names[stream]);
 		return 0;
 	}
 	return nl_error(err, EINVAL, "%s: unknown stream mode %d", names[stream], (int)io->mode);
@@ -550,7 +559,7 @@ int proc_start(struct proc *p, nl_error_t *err)
 		return nl_error(err, ENOENT, "start %s: %s not found in PATH (is it installed?)", p->name,
 				p->argv[0]);
 	for (int i = 0; i < 3; i++)
-		if (open_stream(ios[i], i, &child_fds[i], &parent_fds[i], err) < 0)
+		if (open_stream(ios[i], i, p->stdin_src_fd, &child_fds[i], &parent_fds[i], err) < 0)
 			goto out;
 	if (pipe2(pipe_fds, O_CLOEXEC) < 0) {
 		nl_error(err, errno, "start %s: pipe", p->name);

@@ -46,6 +46,7 @@ enum proc_io_mode {
 	PROC_IO_FILE_TRUNC,	/* path, created or truncated (0644) */
 	PROC_IO_FILE_APPEND,	/* path, created or appended to (0644) */
 	PROC_IO_STDOUT,		/* stderr only: the same as the child's stdout (2>&1) */
+	PROC_IO_FD,		/* stdin only: a copy of p->stdin_src_fd (a connected socket, say) */
 };
 
 struct proc_io {
@@ -60,6 +61,7 @@ struct proc {
 	char *name;		/* for messages (owned: xstrdup() it); NULL: the basename of argv[0] */
 	const char *cwd;	/* NULL: inherit */
 	struct proc_io stdin_io, stdout_io, stderr_io;
+	int stdin_src_fd;	/* PROC_IO_FD: duplicated by proc_start(); the caller keeps and closes its own */
 	int *keep_fds;		/* more descriptors the child keeps, at the same numbers */
 	size_t n_keep_fds;
 	unsigned grace_ms;	/* SIGTERM -> SIGKILL delay; PROC_GRACE_MS_DEFAULT after proc_init() */

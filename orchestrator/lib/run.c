@@ -45,7 +45,7 @@ void run_logf(struct run *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	raw = xvasprintf(fmt, ap);
 	va_end(ap);
-	text = escape_str(raw, SIZE_MAX, ESCAPE_MULTILINE);	/* it may quote guest text */
+	text = escape_str(raw, ESCAPE_SINK_MAX_BYTES, ESCAPE_MULTILINE);	/* it may quote guest text */
 	if (r->log) {
 		fprintf(r->log, "[%7.1f] %s\n", t, text);
 		fflush(r->log);
@@ -397,6 +397,16 @@ static int stage_l1(struct run *r, nl_error_t *err)
 		return -1;
 	if (image_overlay_create(plan->l1.image, plan->l1_overlay, err) < 0 || image_seed_write(r->dir, plan, NULL, &seed, err) < 0)
 		return nl_error_wrap(err, "L1 disks");
+	if (getenv("NESTLAB_TEST_L1_AGENT") && *getenv("NESTLAB_TEST_L1_AGENT")) {
+		/* tests only (test_hostile): another agent in this run's overlay; the image is not touched */
+		cleanup_free char *glog = run_path(r, "test-l1-agent.libguestfs.log");
+
+		run_logf(r, "warning: NESTLAB_TEST_L1_AGENT is set: L1 runs %s as its agent (a test build), not the "
+			    "image's", getenv("NESTLAB_TEST_L1_AGENT"));
+		if (image_overlay_put_file(plan->l1_overlay, getenv("NESTLAB_TEST_L1_AGENT"), RUN_L1_AGENT, 0755, glog,
+					   err) < 0)
+			return nl_error_wrap(err, "NESTLAB_TEST_L1_AGENT");
+	}
 	if (run_embedded_root(r)) {
 		/* the embedded driver's root (short, see plan.c) is reachable from the run directory */
 		cleanup_free char *link = run_path(r, "libvirt");
@@ -410,6 +420,7 @@ static int stage_l1(struct run *r, nl_error_t *err)
 	r->vm = vm_new(vm_backend_for(plan->backend), "L1");
 	run_logf(r, "L1: starting %s under %s (%s backend)", plan->domain_name,
 		 plan->l1.accel == PLAN_ACCEL_KVM ? "KVM" : "TCG", r->vm->ops->name);
+	r->vm->start_paused = true;	/* the consoles' capped logs are attached before L1 prints anything */
 	if (vm_start(r->vm, plan, err) < 0) {
 		if (plan->expect == SCN_EXPECT_REFUSAL && plan->expect_stage == SCN_STAGE_L1_START)
 			return 1;
@@ -418,6 +429,12 @@ static int stage_l1(struct run *r, nl_error_t *err)
 	r->l1_started = true;
 	if (runstate_set_pid(&r->state, "qemu", vm_qemu_pid(r->vm), err) < 0)
 		return -1;
+	if (console_capture_start(&r->consoles[0], "L1 console", plan->l1_console_sock, plan->l1_console_log, 0,
+				  5000, err) < 0 ||
+	    console_capture_start(&r->consoles[1], "L2 console", plan->l2_console_sock, plan->l2_console_log, 0,
+				  5000, err) < 0 ||
+	    vm_resume(r->vm, err) < 0)
+		return nl_error_wrap(err, "L1 start");
 	if (agent_client_connect(plan->l1_agent_sock, 30000, transcript, &r->agent, err) < 0)
 		return nl_error_wrap(err, "L1 agent channel");
 	if (agent_client_wait_ready(r->agent, 1, plan->timeouts.l1_boot_ms, &ready, err) < 0) {
@@ -471,9 +488,12 @@ static int l1_prepare(struct run *r, nl_error_t *err)
 		r->l2_kvm = strstr(out, "kvm=yes") != NULL;
 		break;
 	}
-	if (plan->nic.l2_assign != SCN_ASSIGN_NONE && !strstr(out, "driver=vfio-pci"))
+	if (plan->nic.l2_assign != SCN_ASSIGN_NONE && !strstr(out, "driver=vfio-pci")) {
+		cleanup_free char *shown = escape_bytes(out, strlen(out), 512, ESCAPE_BACKSLASH);
+
 		return nl_error(err, 0, "the NIC %s in L1 is not bound to vfio-pci (%s); see l1-prepare.txt and "
-					"the L1 console %s (cloud-init runcmd)", plan->nic.l1_bdf, out, plan->l1_console_log);
+					"the L1 console %s (cloud-init runcmd)", plan->nic.l1_bdf, shown, plan->l1_console_log);
+	}
 	if (!strstr(out, "kvm-trace=on"))
 		run_logf(r, "warning: no KVM trace in L1 (tracefs instance %s)", KVM_TRACE_INSTANCE);
 	run_logf(r, "L1: NIC %s on vfio-pci, L2 will run under %s", plan->nic.l1_bdf, r->l2_kvm ? "KVM" : "TCG");
@@ -755,6 +775,8 @@ static void teardown(struct run *r, bool interrupted)
 		vm_free(r->vm);
 		r->vm = NULL;
 	}
+	for (size_t i = 0; i < ARRAY_SIZE(r->consoles); i++)	/* QEMU is gone: end of file */
+		console_capture_finish(&r->consoles[i], 2000);
 	left = vm_teardown_all() + proc_registry_kill_all();
 	keep_l1_qemu_log(r);
 	r->ms_teardown = now_ms() - t0;

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "agent_client.h"
+#include "console.h"
 #include "error.h"
 #include "loop.h"
 #include "runstate.h"
@@ -49,6 +50,7 @@ struct run {
 	uint64_t seed;			/* traffic seed (plan's, or chosen for this run) */
 
 	struct vm *vm;			/* L1 at L0 */
+	struct console_capture consoles[2];	/* capped logs of L1's ttyS0 and ttyS1 (L2's console) */
 	bool l1_started;		/* L0 started L1 (its disk has logs worth collecting) */
 	struct agent_client *agent;	/* L1's agent (L2's through its relay) */
 	bool l2_kvm;			/* L2 runs under KVM in L1 */

@@ -86,7 +86,7 @@ static void tap_put_line_text(FILE *out, const char *s, bool escape)
 		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
 	/* guest text: other control bytes, C1 controls and invalid UTF-8 as "\xNN" (escape.h) */
-	shown = escape_str(line, SIZE_MAX, ESCAPE_UTF8 | (escape ? ESCAPE_BACKSLASH : 0));
+	shown = escape_str(line, ESCAPE_SINK_MAX_BYTES, ESCAPE_UTF8 | (escape ? ESCAPE_BACKSLASH : 0));
 	for (const char *p = shown; *p; p++) {
 		if (escape && *p == '#')
 			fputc('\\', out);
@@ -257,8 +257,14 @@ static void yaml_put_block(FILE *out, const char *s)
  */
 static void tap_put_yaml_kv(FILE *out, const char *key, const char *value)
 {
+	cleanup_free char *cut = NULL;
+
 	if (!value)
 		value = "";
+	if (strlen(value) > ESCAPE_SINK_MAX_BYTES) {	/* guest text can be long: show the start */
+		cut = xasprintf("%.*s... (%zu bytes)", (int)ESCAPE_SINK_MAX_BYTES, value, strlen(value));
+		value = cut;
+	}
 	fputs("  ", out);
 	if (!key || !*key)
 		fputc('_', out);

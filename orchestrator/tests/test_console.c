@@ -360,6 +360,102 @@ out:
 	return ret;
 }
 
+/* endless_child() - print until the reader goes away (write fails), as a guest printing forever */
+static void endless_child(int fd)
+{
+	static char buf[65536];
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(buf, 'y', sizeof(buf));
+	memcpy(buf, "\x1b[2J", 4);
+	for (;;)
+		if (write(fd, buf, sizeof(buf)) < 0)
+			_exit(errno == EPIPE || errno == ECONNRESET ? 0 : 1);
+}
+
+/* wait_child() - reap @pid within @timeout_ms; -1 (and kill it) when it is still running */
+static int wait_child(pid_t pid, int timeout_ms, int *status)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return 0;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
+	return -1;
+}
+
+/*
+ * console_capture: a guest printing forever fills its log up to the cap, then its writes fail (the
+ * reader is gone: QEMU would drop the output) and the log ends with a line saying it was capped
+ */
+static int test_capture_endless(void)
+{
+	cleanup_error nl_error_t err = NULL;
+	struct console_capture cc = CONSOLE_CAPTURE_INIT;
+	cleanup_free char *log = NULL;
+	struct fixture f;
+	struct stat st;
+	int ret = TEST_FAIL, status = 0;
+	pid_t pid = -1;
+
+	if (fixture_init(&f, true) < 0 || console_capture_start(&cc, "test console", f.sock, f.raw, 1 << 20, 2000,
+								 &err) < 0 ||
+	    (f.guest_fd = accept4(f.listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+		test_diag("capture: %s", err ? err->msg : strerror(errno));
+		goto out;
+	}
+	pid = fork();
+	if (pid == 0)
+		endless_child(f.guest_fd);
+	if (pid < 0 || wait_child(pid, 30000, &status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		test_diag("the endless writer did not end with EPIPE (status 0x%x)", status);
+		goto out;
+	}
+	close(f.guest_fd);
+	f.guest_fd = -1;
+	console_capture_finish(&cc, 5000);
+	CHECK(stat(f.raw, &st) == 0);
+	test_diag("log %lld bytes", (long long)st.st_size);
+	CHECK(st.st_size > (1 << 20) && st.st_size < (1 << 20) + 200);
+	log = read_file_text(f.raw);
+	CHECK(log && strstr(log + (1 << 20), "[nestlab: test console log capped at 1048576 bytes; later output was "
+						"not logged]"));
+	CHECK(!strncmp(log, "\x1b[2J", 4));	/* the log keeps every byte as received */
+	ret = TEST_PASS;
+out:
+	console_capture_finish(&cc, 1000);
+	fixture_release(&f);
+	return ret;
+}
+
+/* console_capture: short output is logged exactly, without a note; the writer ends with the socket */
+static int test_capture_short(void)
+{
+	cleanup_error nl_error_t err = NULL;
+	struct console_capture cc = CONSOLE_CAPTURE_INIT;
+	cleanup_free char *log = NULL;
+	struct fixture f;
+	int ret = TEST_FAIL;
+
+	if (fixture_init(&f, true) < 0 || console_capture_start(&cc, "test console", f.sock, f.raw, 0, 2000, &err) < 0 ||
+	    (f.guest_fd = accept4(f.listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0 || write(f.guest_fd, "boot\r\nok\n", 10) != 10) {
+		test_diag("capture: %s", err ? err->msg : strerror(errno));
+		goto out;
+	}
+	close(f.guest_fd);
+	f.guest_fd = -1;
+	console_capture_finish(&cc, 5000);
+	log = read_file_text(f.raw);
+	CHECK(log && !strcmp(log, "boot\r\nok\n"));
+	ret = TEST_PASS;
+out:
+	console_capture_finish(&cc, 1000);
+	fixture_release(&f);
+	return ret;
+}
+
 static int on_create_listener(struct loop *loop UNUSED, const struct loop_event *ev, nl_error_t *err UNUSED)
 {
 	struct fixture *f = ev->opaque;
@@ -479,6 +575,8 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_regex_and_cursor),
 	TEST_CASE(test_eof),
 	TEST_CASE(test_flood),
+	TEST_CASE(test_capture_endless),
+	TEST_CASE(test_capture_short),
 	TEST_CASE(test_connect_retry),
 	TEST_CASE(test_write_and_answer),
 	TEST_CASE(test_long_line),
