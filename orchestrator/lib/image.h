@@ -72,6 +72,9 @@ struct plan;
 #define IMAGE_GUEST_JOURNAL_DIR IMAGE_GUEST_LOG_DIR "/journal"
 #define IMAGE_GUEST_CLOUD_DATA "/var/lib/cloud/data"
 #define IMAGE_GUEST_CLOUD_INSTANCES "/var/lib/cloud/instances"
+/* image_collect_logs() copies a guest directory only up to this size, and this much of the journal */
+#define IMAGE_COLLECT_DIR_MAX_BYTES (64ull << 20)
+#define IMAGE_COLLECT_JOURNAL_MAX_BYTES (32ull << 20)
 #define IMAGE_L2_VFIO_NIC "/bin/nestlab-vfio-nic"
 #define IMAGE_L2_TESTPMD "/bin/nestlab-testpmd"	/* dpdk image: starts and drives dpdk-testpmd */
 #define IMAGE_DEBS_TIMEOUT_MS (10 * 60 * 1000)	/* apt-get update / download of the dpdk packages */

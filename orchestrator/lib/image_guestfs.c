@@ -399,6 +399,11 @@ static int export_journal(guestfs_h *g, const char *path, nl_error_t *err)
 		return nl_error(err, errno, "create %s", path);
 	}
 	while (guestfs_journal_next(g) > 0) {
+		if (ftello(out) > (off_t)IMAGE_COLLECT_JOURNAL_MAX_BYTES) {	/* the guest wrote it: capped */
+			fprintf(out, "[nestlab: journal export capped at %llu MiB]\n",
+				(unsigned long long)(IMAGE_COLLECT_JOURNAL_MAX_BYTES >> 20));
+			break;
+		}
 		struct guestfs_xattr_list *fields = guestfs_journal_get(g);
 		const char *ident = "-", *msg = "";
 		int msg_len = 0;
@@ -426,10 +431,23 @@ static int export_journal(guestfs_h *g, const char *path, nl_error_t *err)
 /* copy_out_if() - copy guest directory @from into host directory @to when it exists */
 static int copy_out_if(guestfs_h *g, const char *from, const char *to, nl_error_t *err)
 {
+	int64_t kib;
+
 	if (guestfs_is_dir(g, from) <= 0)
 		return 0;
 	if (fs_mkdir_p(to, err) < 0)
 		return -1;
+	/* the guest chose what is there: a directory larger than the cap is not copied, a note says so */
+	kib = guestfs_du(g, from);
+	if (kib < 0 || (uint64_t)kib * 1024 > IMAGE_COLLECT_DIR_MAX_BYTES) {
+		cleanup_free char *note = xasprintf("%s/NOT-COPIED.txt", to);
+		cleanup_file FILE *f = fopen(note, "ae");
+
+		if (f)
+			fprintf(f, "%s holds %lld KiB in L1, more than the %llu MiB nestlab copies out of a guest\n", from,
+				(long long)kib, (unsigned long long)(IMAGE_COLLECT_DIR_MAX_BYTES >> 20));
+		return 0;
+	}
 	if (guestfs_copy_out(g, from, to) < 0)
 		return gerr(g, err, "copy %s out", from);
 	return 0;

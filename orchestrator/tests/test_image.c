@@ -1115,7 +1115,7 @@ static int test_collect_logs(void)
 {
 	cleanup_free char *d = tmp_dir("logs");
 	cleanup_free char *root = NULL, *disk = NULL, *out = NULL, *log = NULL, *status = NULL, *got = NULL;
-	cleanup_free char *got_status = NULL, *mkfs_out = NULL;
+	cleanup_free char *got_status = NULL, *mkfs_out = NULL, *big_dir = NULL, *big = NULL, *got_note = NULL;
 	cleanup_error nl_error_t err = NULL;
 	cleanup_strv char **mkfs = NULL;
 	const char *quick = getenv("NESTLAB_QUICK");
@@ -1136,6 +1136,19 @@ static int test_collect_logs(void)
 	free(status);
 	status = xasprintf("%s/root" IMAGE_GUEST_CLOUD_DATA "/status.json", d);
 	CHECK(write_file(status, "{\"v1\": {}}\n", 0644) == 0);
+	/* a guest directory above the cap is not copied (a guest chooses what its disk holds) */
+	big_dir = xasprintf("%s/root" IMAGE_GUEST_CLOUD_INSTANCES, d);
+	CHECK(fs_mkdir_p(big_dir, &err) == 0);
+	big = xasprintf("%s/big.bin", big_dir);
+	{
+		cleanup_file FILE *f = fopen(big, "we");
+		static char chunk[1 << 20];
+
+		memset(chunk, 'x', sizeof(chunk));
+		CHECK(f);
+		for (uint64_t done = 0; done <= IMAGE_COLLECT_DIR_MAX_BYTES; done += sizeof(chunk))
+			CHECK(fwrite(chunk, 1, sizeof(chunk), f) == sizeof(chunk));
+	}
 	disk = xasprintf("%s/disk.img", d);
 	strv_push(&mkfs, "mke2fs");
 	strv_push(&mkfs, "-q");
@@ -1143,7 +1156,7 @@ static int test_collect_logs(void)
 	strv_push(&mkfs, "ext4");
 	strv_pushf(&mkfs, "-d%s/root", d);
 	strv_push(&mkfs, disk);
-	strv_push(&mkfs, "16M");
+	strv_push(&mkfs, "128M");
 	CHECK(proc_run(mkfs, 30000, &mkfs_out, &err) == 0);
 	if (image_collect_logs(disk, d, &err) < 0) {
 		test_diag("%s", err->msg);
@@ -1156,6 +1169,13 @@ static int test_collect_logs(void)
 	out = xasprintf("%s/l1-guest-logs/cloud/data/status.json", d);
 	got_status = read_file_text(out);
 	CHECK(got_status && strstr(got_status, "v1"));
+	free(out);
+	out = xasprintf("%s/l1-guest-logs/cloud/instances/big.bin", d);
+	CHECK(access(out, F_OK) < 0);
+	free(out);
+	out = xasprintf("%s/l1-guest-logs/cloud/NOT-COPIED.txt", d);
+	got_note = read_file_text(out);
+	CHECK(got_note && strstr(got_note, IMAGE_GUEST_CLOUD_INSTANCES " holds ") && strstr(got_note, "more than the 64 MiB"));
 	return TEST_PASS;
 }
 
