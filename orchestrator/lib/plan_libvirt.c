@@ -128,8 +128,9 @@ static void xml_devices(struct strbuf *sb, const struct plan *plan)
 
 	strbuf_puts(sb, "  <devices>\n");
 	element(sb, "    ", "emulator", plan->qemu_binary);
-	strbuf_puts(sb, "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n"
-			"      <source");
+	/* error_policy: as -drive werror= in plan_qemu.c (libvirt formatdomain, disk <driver>) */
+	strbuf_puts(sb, "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2' "
+			"error_policy='report' rerror_policy='report'/>\n      <source");
 	attr(sb, "file", plan->l1_overlay);
 	strbuf_puts(sb, "/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n");
 	strbuf_puts(sb, "    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n"

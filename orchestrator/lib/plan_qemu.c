@@ -220,7 +220,8 @@ char **plan_l0_qemu_argv(const struct plan *plan)
 	push_viommu(&argv, &l1->viommu);
 	push_opt(&argv, "-kernel", l1->kernel);
 	push_opt(&argv, "-append", l1->cmdline);
-	push_optf(&argv, "-drive", "file=%s,if=none,id=disk0,format=qcow2", overlay);
+	/* a full host disk fails L1's write (and the run at its next save) instead of pausing L1 for good */
+	push_optf(&argv, "-drive", "file=%s,if=none,id=disk0,format=qcow2,werror=report,rerror=report", overlay);
 	push_opt(&argv, "-device", "virtio-blk-pci,drive=disk0");
 	push_l0_nic(&argv, plan);
 	/* after the NIC, which wants slot 2: devices without addr= take the first free slot */
