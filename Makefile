@@ -3,7 +3,7 @@
 # nestlab: nested device assignment test appliance.
 #
 #   make                      build the nestlab CLI (build/nestlab)
-#   make check                unit tests through automake's tap-driver.sh; last line "N passed, N failed"
+#   make check                the tests through automake's tap-driver.sh; last line "N passed, N failed, N skipped"
 #   make scenario-NAME        run scenarios/NAME.yaml end to end (e.g. make scenario-nested-igb)
 #   make fuzz                 run the libFuzzer targets (FUZZ_SECONDS each, default 600)
 #   make deps                 install the Debian packages listed in orchestrator/packages.txt (as root)
@@ -58,7 +58,9 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/test.o $(BUILD)/li
 
 # ---- tests -------------------------------------------------------------------------------------
 # Each unit-test binary prints TAP; automake's tap-driver.sh (from the installed automake package)
-# turns it into a .log and a .trs per test, and the summary counts every TAP point.
+# turns it into a .log and a .trs per test, and the summary counts every TAP point once: PASS as passed,
+# FAIL, XPASS and ERROR as failed, SKIP as skipped (a skip is not a pass), XFAIL (a `# TODO` point that
+# failed) as an expected failure.
 check: deps
 	@$(MAKE) --no-print-directory unit-check
 
@@ -72,11 +74,17 @@ unit-check: $(TESTS) $(BUILD)/nestlab $(BUILD)/nestlab-agent $(BUILD)/nestlab-vf
 			--trs-file $(BUILD)/test-results/$$n.trs --color-tests no --enable-hard-errors yes \
 			--expect-failure no -- $$t; \
 	done
-	@cat $(BUILD)/test-results/*.trs | awk ' \
-		/^:test-result: (PASS|SKIP|XFAIL)/ { pass++ } \
+	@cat $(BUILD)/test-results/*.trs | $(SUMMARY)
+
+SUMMARY = awk ' \
+		/^:test-result: PASS/ { pass++ } \
 		/^:test-result: (FAIL|XPASS|ERROR)/ { fail++ } \
+		/^:test-result: SKIP/ { skip++ } \
+		/^:test-result: XFAIL/ { xfail++ } \
 		END { if (fail) print "failed: see $(BUILD)/test-results/*.log"; \
-		      printf "%d passed, %d failed\n", pass, fail; exit fail != 0 }'
+		      printf "%d passed, %d failed, %d skipped", pass, fail, skip; \
+		      if (xfail) printf ", %d expected failures", xfail; \
+		      printf "\n"; exit fail != 0 }'
 
 # ---- fuzzing -----------------------------------------------------------------------------------
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
