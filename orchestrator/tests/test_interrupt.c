@@ -28,8 +28,13 @@
  * killed QEMU (kill(pid, 0) until ESRCH) ends as promptly as under init. Processes found left over are
  * reported and then killed (SIGKILL, by pid), so a failing case does not leave a guest running.
  *
+ * The runs use --no-setup, so the first case first does what a run's set-up does: `nestlab build all`
+ * and `nestlab images` (no-ops when the cache already matches this tree; on a fresh machine they build
+ * QEMU, Linux and the images). A cold cache is thus filled here, whatever order the tests run in, and a
+ * failed set-up is a failure, not a skip.
+ *
  * Skips: NESTLAB_QUICK (the end-to-end runs take 2-3 min in all on 2 cores), not root (libvirt's embedded
- * driver runs QEMU as root), or the cache lacks QEMU, Linux or the L1 image.
+ * driver runs QEMU as root).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -53,6 +58,7 @@
 #define TRIGGER_LIMIT_MS (15 * 60000)	/* start -> the stage's line (the scenario's own timeouts are shorter) */
 #define TIMEOUT_RUN_LIMIT_MS 90000	/* start -> exit of the run with l1_boot: 2s */
 #define POLL_MS 100
+#define SETUP_LIMIT_MS (90 * 60000)	/* a cold cache: QEMU, Linux and the images from source */
 
 /* one `nestlab run` under test */
 struct irun {
@@ -491,30 +497,76 @@ static int check_bail_out(const struct irun *r, const char *const *needles, cons
 
 /* ---- cases -------------------------------------------------------------------------------------- */
 
-/* prerequisites() - 0 when the runs can go ahead, else TEST_SKIP with the reason */
+/* setup_step() - run `nestlab @args...` with its output in @log; 0, or -1 with the log's end as diagnostics */
+static int setup_step(const char *log, const char *const *args)
+{
+	const char *bin = getenv("NESTLAB_BIN") ? getenv("NESTLAB_BIN") : "build/nestlab";
+	cleanup_error nl_error_t err = NULL;
+	cleanup_strbuf struct strbuf what = STRBUF_INIT;
+	cleanup_free char *text = NULL;
+	uint64_t t0 = now_ms();
+	struct proc p;
+	int ret;
+
+	proc_init(&p);
+	strv_push(&p.argv, bin);
+	strbuf_puts(&what, "nestlab");
+	for (size_t i = 0; args[i]; i++) {
+		strv_push(&p.argv, args[i]);
+		strbuf_printf(&what, " %s", args[i]);
+	}
+	p.stdin_io.mode = PROC_IO_NULL;
+	p.stdout_io = (struct proc_io){ PROC_IO_FILE_APPEND, log };
+	p.stderr_io = (struct proc_io){ PROC_IO_STDOUT, NULL };
+	ret = proc_start(&p, &err) < 0 ? -1 : proc_wait(&p, SETUP_LIMIT_MS, &err);
+	proc_release(&p);
+	test_diag("set-up: %s %s in %.1f s", what.str, ret ? "failed" : "done", (double)(now_ms() - t0) / 1000.0);
+	if (ret < 0) {
+		text = read_file_text(log);
+		test_diag("%s (output in %s)", err ? err->msg : "failed", log);
+		test_diag_run("", text ? text : "");
+	}
+	return ret;
+}
+
+/*
+ * setup_cache() - QEMU, Linux and the images in the cache for this tree, as a run's set-up makes them
+ * (`nestlab build all`, `nestlab images`); done once per test binary. Return: 0, or -1 (reported).
+ */
+static int setup_cache(void)
+{
+	static int state;	/* 0 not tried, 1 done, -1 failed */
+	char dir[] = "/tmp/nestlab-test-interrupt-setup-XXXXXX";
+	cleanup_free char *log = NULL;
+
+	if (state)
+		return state > 0 ? 0 : -1;
+	state = -1;
+	if (!mkdtemp(dir)) {
+		test_diag("mkdtemp: %s", strerror(errno));
+		return -1;
+	}
+	log = xasprintf("%s/setup.log", dir);
+	if (setup_step(log, (const char *const[]){ "build", "all", NULL }) < 0 ||
+	    setup_step(log, (const char *const[]){ "images", NULL }) < 0)
+		return -1;	/* the log stays for reading */
+	unlink(log);
+	rmdir(dir);
+	state = 1;
+	return 0;
+}
+
+/* prerequisites() - 0 when the runs can go ahead (the cache set up), TEST_SKIP with the reason, or TEST_FAIL */
 static int prerequisites(void)
 {
 	const char *quick = getenv("NESTLAB_QUICK");
-	cleanup_error nl_error_t err = NULL;
-	cleanup_free char *cache = fs_cache_dir(&err);
-	const char *const needed[] = { "images/current/l1.img", "qemu/current/qemu-system-x86_64",
-				       "linux/current/bzImage" };
 
 	if (quick && *quick && strcmp(quick, "0"))
 		return test_skip("NESTLAB_QUICK is set: the end-to-end interrupt runs are skipped");
 	if (geteuid() != 0)
 		return test_skip("needs root: libvirt's embedded driver runs L1's QEMU as root");
-	if (!cache) {
-		test_diag("%s", err->msg);
+	if (setup_cache() < 0)
 		return TEST_FAIL;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(needed); i++) {
-		cleanup_free char *path = xasprintf("%s/%s", cache, needed[i]);
-
-		if (access(path, R_OK) != 0)
-			return test_skip("%s is missing: run `nestlab build all` and `nestlab images` (make build images)",
-					 path);
-	}
 	/* the QEMU libvirt daemonizes comes back to the test, not to init, when nestlab does not kill it */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		test_diag("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
