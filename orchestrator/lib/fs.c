@@ -26,6 +26,8 @@
 
 #define FS_LOCK_POLL_MS 100
 
+/* a tree with more regular files than this is synced with one syncfs(2) (fs_sync_tree()) */
+#define FS_SYNC_EACH_MAX_FILES 64
 /* below this much free space a file system counts as full (fs_error_mark_full()) */
 #define FS_FULL_BYTES (1ULL << 20)
 
@@ -220,7 +222,7 @@ static int sync_fd_tree(int fd, const char *path, nl_error_t *err)
 	if (fstat(fd, &st) < 0)
 		return nl_error(err, errno, "stat %s", path);
 	if (S_ISDIR(st.st_mode)) {
-		int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);	/* its own read position */
 
 		dir = dup_fd < 0 ? NULL : fdopendir(dup_fd);
 		if (!dir) {
@@ -257,12 +259,54 @@ static int sync_fd_tree(int fd, const char *path, nl_error_t *err)
 	return 0;
 }
 
+/* count_files_at() - regular files under the directory open at @fd, counting stops past @limit */
+static unsigned count_files_at(int fd, unsigned limit)
+{
+	int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);	/* its own read position */
+	DIR *dir = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	struct dirent *de;
+	unsigned n = 0;
+
+	if (!dir) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return 0;
+	}
+	while (n <= limit && (de = readdir(dir))) {
+		if (de->d_type == DT_REG) {
+			n++;
+		} else if (de->d_type == DT_DIR && strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			int sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub >= 0) {
+				n += count_files_at(sub, limit - n);
+				close(sub);
+			}
+		}
+	}
+	closedir(dir);
+	return n;
+}
+
 int fs_sync_tree(const char *path, nl_error_t *err)
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
 
 	if (fd < 0)
 		return nl_error(err, errno, "open %s to sync it", path);
+	/*
+	 * Many files (the dpdk image's 943 unpacked files): one syncfs(2) commits them all, with their
+	 * directories, at once. An fsync each costs a journal commit each: 4.6-5.7 s against 0.1-0.15 s
+	 * for that tree on this machine's ext4. syncfs also writes back others' dirty data on the same
+	 * file system, so a few files still get their own fsync.
+	 */
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    count_files_at(fd, FS_SYNC_EACH_MAX_FILES) > FS_SYNC_EACH_MAX_FILES) {
+		if (syncfs(fd) < 0)
+			return nl_error(err, errno, "sync the file system of %s", path);
+		return 0;
+	}
 	return sync_fd_tree(fd, path, err);
 }
 

@@ -61,6 +61,7 @@ int fs_sync_parent(const char *path, nl_error_t *err);
 /*
  * fs_sync_tree() - fsync every regular file under @path, each directory after its entries, @path last
  * (a file @path: just that file). Symlinks, sockets and devices have no data to sync and are skipped.
+ * A tree of more than 64 files is made durable with one syncfs(2) of its file system instead.
  */
 int fs_sync_tree(const char *path, nl_error_t *err);
 

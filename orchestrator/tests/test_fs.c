@@ -263,7 +263,14 @@ static int publish_demo(const char *dir)
 	cleanup_free char *link = xasprintf("%s/current", dir);
 	cleanup_error nl_error_t err = NULL;
 
+	const char *files = getenv("NESTLAB_TEST_FS_PUBLISH_FILES");
+
 	make_tree(staging, "a\n");
+	for (unsigned i = 0; files && i < (unsigned)atoi(files); i++) {
+		cleanup_free char *path = xasprintf("%s/sub/f%u", staging, i);
+
+		write_raw(path, "f\n");
+	}
 	if (fs_publish(staging, final, &err) < 0 || fs_symlink_replace(link, "KEY", &err) < 0) {
 		fprintf(stderr, "%s\n", err->msg);
 		return 1;
@@ -285,39 +292,50 @@ static int line_of(char **lines, int from, const char *const *needles)
 	return -1;
 }
 
-static int test_publish_sync_order(void)
+/* strace_demo() - publish_demo() in @dir with @files more files, under strace: the traced lines (strv) */
+static char **strace_demo(const char *dir, unsigned files)
 {
-	cleanup_free char *dir = new_dir("strace");
 	cleanup_free char *trace = xasprintf("%s.trace", dir);
 	cleanup_free char *text = NULL;
 	cleanup_error nl_error_t err = NULL;
-	cleanup_strv char **lines = xcalloc(1, sizeof(char *));
 	cleanup_proc struct proc p = PROC_INIT;
+	char **lines = xcalloc(1, sizeof(char *));
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	int file_a, file_b, dir_sub, dir_staging, ren, parent, sym, link_ren, link_parent;
 
-	if (access("/usr/bin/strace", X_OK) < 0)
-		return test_skip("strace is not installed ('make deps' installs it)");
-	CHECK(n > 0);
+	if (n <= 0)
+		return lines;
 	self[n] = '\0';
 	strv_push(&p.argv, "strace");
 	strv_push(&p.argv, "-y");
 	strv_push(&p.argv, "-e");
-	strv_push(&p.argv, "trace=fsync,rename,renameat,renameat2,symlink,symlinkat");
+	strv_push(&p.argv, "trace=fsync,syncfs,rename,renameat,renameat2,symlink,symlinkat");
 	strv_push(&p.argv, "-o");
 	strv_push(&p.argv, trace);
 	strv_push(&p.argv, self);
 	strv_pushf(&p.env, "NESTLAB_TEST_FS_PUBLISH=%s", dir);
+	strv_pushf(&p.env, "NESTLAB_TEST_FS_PUBLISH_FILES=%u", files);
 	p.stdin_io.mode = PROC_IO_NULL;
 	if (proc_start(&p, &err) < 0 || proc_wait(&p, 30000, &err) < 0) {
 		test_diag("%s", err->msg);
-		return TEST_FAIL;
+		return lines;
 	}
 	text = read_file_text(trace);
-	CHECK(text != NULL);
-	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+	for (char *save = NULL, *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
 		strv_push(&lines, l);
+	return lines;
+}
+
+static int test_publish_sync_order(void)
+{
+	cleanup_free char *dir = new_dir("strace");
+	cleanup_strv char **lines = NULL;
+	int file_a, file_b, dir_sub, dir_staging, ren, parent, sym, link_ren, link_parent;
+
+	if (access("/usr/bin/strace", X_OK) < 0)
+		return test_skip("strace is not installed ('make deps' installs it)");
+	lines = strace_demo(dir, 0);
+	CHECK(lines[0] != NULL);
 	for (size_t i = 0; lines[i]; i++)
 		test_diag("| %s", lines[i]);
 	/* files, then their directories bottom up, then the rename, then the parent; then the link */
@@ -337,6 +355,29 @@ static int test_publish_sync_order(void)
 	CHECK(dir_staging < ren);
 	CHECK(ren < parent && parent < sym);
 	CHECK(sym < link_ren && link_ren < link_parent);
+	return TEST_PASS;
+}
+
+static int test_publish_many_files_one_syncfs(void)
+{
+	cleanup_free char *dir = new_dir("strace-many");
+	cleanup_free char *copy = NULL;
+	cleanup_strv char **lines = NULL;
+	int syncfs_line, ren, file_fsync;
+
+	if (access("/usr/bin/strace", X_OK) < 0)
+		return test_skip("strace is not installed ('make deps' installs it)");
+	/* 100 files more than the 64 synced one by one: one syncfs before the rename, no fsync of a file */
+	lines = strace_demo(dir, 100);
+	for (size_t i = 0; lines[i]; i++)
+		test_diag("| %s", lines[i]);
+	syncfs_line = line_of(lines, 0, (const char *[]){ "syncfs(", "/.staging-KEY-1>", NULL });
+	ren = line_of(lines, 0, (const char *[]){ "rename", "/.staging-KEY-1\"", "/KEY\"", NULL });
+	file_fsync = line_of(lines, 0, (const char *[]){ "fsync(", "/.staging-KEY-1/", NULL });
+	CHECK(syncfs_line >= 0 && ren > syncfs_line);
+	CHECK(file_fsync < 0);
+	copy = xasprintf("%s/KEY/sub/f99", dir);
+	CHECK(access(copy, F_OK) == 0);
 	return TEST_PASS;
 }
 
@@ -556,6 +597,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_remove_stale),
 	TEST_CASE(test_remove_dead),
 	TEST_CASE(test_publish_sync_order),
+	TEST_CASE(test_publish_many_files_one_syncfs),
 	TEST_CASE(test_full_disk_write),
 	TEST_CASE(test_full_error_recognised),
 	TEST_CASE(test_cache_dir_sources),
