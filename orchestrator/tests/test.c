@@ -52,6 +52,24 @@ void test_diag_run(const char *out, const char *err)
 	test_diag("stderr (end):\n%s", len > 3000 ? e + len - 3000 : e);
 }
 
+/* selected() - @name is in $NESTLAB_TESTS (comma-separated), or that variable is unset or empty */
+static bool selected(const char *name)
+{
+	const char *list = getenv("NESTLAB_TESTS");
+	size_t len = strlen(name);
+
+	if (!list || !*list)
+		return true;
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+
+		if (n == len && !strncmp(p, name, len))
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
 int test_main(const struct test_case *cases, size_t n)
 {
 	int failed = 0;
@@ -63,7 +81,7 @@ int test_main(const struct test_case *cases, size_t n)
 		int rc;
 
 		skip_reason[0] = '\0';
-		rc = cases[i].fn();
+		rc = selected(cases[i].name) ? cases[i].fn() : test_skip("not in NESTLAB_TESTS");
 		if (rc == TEST_PASS)
 			printf("ok %zu - %s\n", i + 1, cases[i].name);
 		else if (rc == TEST_SKIP)

@@ -9,6 +9,7 @@
  * A test returns TEST_PASS, TEST_FAIL, or test_skip("reason") (what needs root, KVM or hardware
  * skips with a reason, never fails for that). CHECK() prints the failed condition with file:line as a TAP
  * diagnostic and fails the test.
+ * NESTLAB_TESTS=name,name runs only the cases named (the others skip), to iterate on one slow case.
  */
 #ifndef NESTLAB_TEST_H
 #define NESTLAB_TEST_H

@@ -876,8 +876,14 @@ static int kill9_case(const char *trigger, unsigned delay_ms)
 	else
 		ret = TEST_PASS;
 out:
-	if (ret != TEST_PASS)
+	if (ret != TEST_PASS) {
+		cleanup_strbuf struct strbuf rest = STRBUF_INIT;
+
 		test_diag_run(r.tap, r.err);
+		/* a failing case must not leave a guest running for the next one */
+		if (leftovers(&r, &rest, true))
+			test_diag("killed what the run left:\n%s", rest.str);
+	}
 	reap_adopted(0);
 	irun_release(&r);
 	return ret;
