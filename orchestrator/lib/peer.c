@@ -2,8 +2,14 @@
 /*
  * peer.c - the traffic peer on the emulated NIC's UDP wire (see peer.h)
  *
- * Wire: QEMU's dgram netdev (net/dgram.c) sends each frame the guest transmits as one UDP datagram to
- * the remote address and delivers each datagram it receives as one frame; no length header, no FCS.
+ * Wire: QEMU's dgram netdev (net/dgram.c) sends each frame the guest transmits as one datagram to the
+ * remote address and delivers each datagram it receives as one frame; no length header, no FCS. Both
+ * ends are unix-domain datagram sockets (unix(7)) in the run directory: the peer binds its path, QEMU
+ * binds the NIC's (local.type=unix), and the peer connects its socket to QEMU's once QEMU is up. The
+ * paths cannot collide with another run's, and a unix datagram is never dropped for lack of room: a
+ * full receiver makes the sender wait. Because the peer is connected to QEMU's socket, the kernel does
+ * not cap the peer's receive queue for QEMU's datagrams (only QEMU's send buffer limits them, and
+ * QEMU's poll then waits properly), and the peer's EPOLLOUT waits for room in QEMU's queue.
  *
  * Frames the peer understands (all parsing is bounds-checked; anything else is counted):
  *   - test frames (lib/frame_gen: EtherType 0x88b5, "NLFG"): rebuilt from the rx spec and the index in
@@ -16,9 +22,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "peer.h"
@@ -80,18 +89,31 @@ static uint16_t inet_checksum(const uint8_t *data, size_t len)
 
 /* ---- sending ------------------------------------------------------------------------------------ */
 
-/* peer_sendto() - one datagram to the NIC; 0, or -1 with errno (EAGAIN when the socket is full) */
-static int peer_sendto(struct peer *peer, const void *data, size_t len)
+/* peer_connect() - connect to the NIC's socket (QEMU binds it when it starts); 0, or -1 with errno */
+static int peer_connect(struct peer *peer)
 {
-	ssize_t n;
-
+	if (peer->connected)
+		return 0;
 	if (!peer->remote_set) {
 		errno = ENOTCONN;
 		return -1;
 	}
+	if (connect(peer->fd, (const struct sockaddr *)&peer->remote, sizeof(peer->remote)) < 0)
+		return -1;
+	peer->connected = true;
+	peer_log(peer, "connected to the NIC at %s", peer->remote.sun_path);
+	return 0;
+}
+
+/* peer_sendto() - one datagram to the NIC; 0, or -1 with errno (EAGAIN when its queue is full) */
+static int peer_sendto(struct peer *peer, const void *data, size_t len)
+{
+	ssize_t n;
+
+	if (peer_connect(peer) < 0)
+		return -1;
 	do
-		n = sendto(peer->fd, data, len, MSG_DONTWAIT, (const struct sockaddr *)&peer->remote,
-			   sizeof(peer->remote));
+		n = send(peer->fd, data, len, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;
@@ -129,6 +151,20 @@ static int peer_want_out(struct peer *peer, bool want, nl_error_t *err)
 static int peer_on_tx_timer(struct loop *loop, const struct loop_event *ev, nl_error_t *err);
 
 /*
+ * peer_tx_limit() - the end of what may be sent now: the queue's end, or with a window, @tx_window
+ * frames past what the receiver reported (tx_first + tx_acked)
+ */
+static uint32_t peer_tx_limit(const struct peer *peer)
+{
+	uint64_t limit;
+
+	if (!peer->tx_window)
+		return peer->tx_end;
+	limit = (uint64_t)peer->tx_first + peer->tx_acked + peer->tx_window;
+	return limit < peer->tx_end ? (uint32_t)limit : peer->tx_end;
+}
+
+/*
  * peer_tx_batch() - send up to tx_batch queued test frames
  *
  * A full socket (EAGAIN) waits for EPOLLOUT; another send error drops that frame (counted, logged once
@@ -136,9 +172,10 @@ static int peer_on_tx_timer(struct loop *loop, const struct loop_event *ev, nl_e
  */
 static int peer_tx_batch(struct peer *peer, nl_error_t *err)
 {
+	uint32_t limit = peer_tx_limit(peer);
 	bool blocked = false;
 
-	for (unsigned n = 0; n < peer->tx_batch && peer->tx_next < peer->tx_end; n++) {
+	for (unsigned n = 0; n < peer->tx_batch && peer->tx_next < limit; n++) {
 		size_t len = frame_gen_build(&peer->tx, peer->tx_next, peer->frame, FRAME_GEN_MAX_LEN);
 
 		if (peer_sendto(peer, peer->frame, len) < 0) {
@@ -155,8 +192,8 @@ static int peer_tx_batch(struct peer *peer, nl_error_t *err)
 		}
 		peer->tx_next++;
 	}
-	if (peer->tx_next >= peer->tx_end)
-		return peer_want_out(peer, false, err);
+	if (peer->tx_next >= limit)
+		return peer_want_out(peer, false, err);	/* all sent, or the window is full: peer_ack() */
 	if (peer->tx_interval_ms && !blocked) {
 		if (peer_want_out(peer, false, err) < 0)
 			return -1;
@@ -320,11 +357,22 @@ static void peer_handle_frame(struct peer *peer, const uint8_t *frame, size_t le
 		peer->stats.rx_other++;
 }
 
+/* peer_from_nic() - whether a datagram's source address (of @len bytes) is the NIC's socket */
+static bool peer_from_nic(const struct peer *peer, const struct sockaddr_un *from, socklen_t len)
+{
+	size_t base = offsetof(struct sockaddr_un, sun_path), path_len;
+
+	if (!peer->remote_set || len <= base || len > sizeof(*from) || from->sun_family != AF_UNIX)
+		return false;
+	path_len = strnlen(from->sun_path, len - base);
+	return path_len == strlen(peer->remote.sun_path) && !memcmp(from->sun_path, peer->remote.sun_path, path_len);
+}
+
 /* peer_receive() - read what is queued (at most RX_PER_CALLBACK datagrams) */
 static int peer_receive(struct peer *peer, nl_error_t *err)
 {
 	for (unsigned n = 0; n < RX_PER_CALLBACK; n++) {
-		struct sockaddr_in from;
+		struct sockaddr_un from;
 		struct iovec iov = { peer->buf, PEER_DGRAM_MAX_BYTES };
 		struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
 				      .msg_iovlen = 1 };
@@ -333,15 +381,15 @@ static int peer_receive(struct peer *peer, nl_error_t *err)
 		if (len < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return 0;
-			if (errno == EINTR || errno == ECONNREFUSED)	/* ICMP port unreachable from a send */
+			if (errno == EINTR)
 				continue;
 			return nl_error(err, errno, "%s: receive", peer->name);
 		}
-		if (!peer->remote_set || msg.msg_namelen != sizeof(from) || from.sin_family != AF_INET ||
-		    from.sin_port != peer->remote.sin_port || from.sin_addr.s_addr != peer->remote.sin_addr.s_addr) {
+		if (!peer_from_nic(peer, &from, msg.msg_namelen)) {
 			if (peer->stats.rx_foreign++ < 4)
-				peer_log(peer, "dropped a datagram from a foreign address %s:%u",
-					 inet_ntoa(from.sin_addr), ntohs(from.sin_port));
+				peer_log(peer, "dropped a datagram from a foreign address '%.*s'",
+					 (int)sizeof(from.sun_path),
+					 msg.msg_namelen > offsetof(struct sockaddr_un, sun_path) ? from.sun_path : "");
 			continue;
 		}
 		peer->stats.rx_datagrams++;
@@ -362,47 +410,44 @@ static int peer_on_io(struct loop *loop UNUSED, const struct loop_event *ev, nl_
 
 	if ((ev->events & (EPOLLIN | EPOLLERR)) && peer_receive(peer, err) < 0)
 		return -1;
-	if ((ev->events & EPOLLOUT) && peer->tx_next < peer->tx_end && !peer->tx_timer_id)
+	if ((ev->events & EPOLLOUT) && peer->tx_next < peer_tx_limit(peer) && !peer->tx_timer_id)
 		return peer_tx_batch(peer, err);
 	return 0;
 }
 
 /* ---- set-up ------------------------------------------------------------------------------------- */
 
-/* udp_bind_loopback() - a non-blocking UDP socket bound to 127.0.0.1:@port; the bound address */
-static int udp_bind_loopback(unsigned port, struct sockaddr_in *bound, nl_error_t *err)
+/* unix_address() - @path as a sockaddr_un; -1 when it does not fit sun_path */
+static int unix_address(const char *path, struct sockaddr_un *addr, nl_error_t *err)
 {
-	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t addr_len = sizeof(addr);
+	*addr = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	if (!path || !*path)
+		return nl_error(err, EINVAL, "no socket path");
+	if (snprintf(addr->sun_path, sizeof(addr->sun_path), "%s", path) >= (int)sizeof(addr->sun_path))
+		return nl_error(err, ENAMETOOLONG, "socket path %s is %zu bytes, a unix socket allows %zu (use a "
+				"shorter run directory)", path, strlen(path), sizeof(addr->sun_path) - 1);
+	return 0;
+}
+
+/* dgram_bind() - a non-blocking unix datagram socket bound to @path (a stale socket file is replaced) */
+static int dgram_bind(const char *path, struct sockaddr_un *bound, nl_error_t *err)
+{
 	cleanup_close int fd = -1;
+	struct stat st;
 	int ret;
 
-	if (port > 65535)
-		return nl_error(err, EINVAL, "UDP port %u", port);
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (unix_address(path, bound, err) < 0)
+		return -1;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return nl_error(err, errno, "UDP socket");
-	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return nl_error(err, errno, "bind UDP 127.0.0.1:%u (choose another port, or 0 for any)", port);
-	if (getsockname(fd, (struct sockaddr *)&addr, &addr_len) < 0)
-		return nl_error(err, errno, "getsockname of UDP socket");
-	*bound = addr;
+		return nl_error(err, errno, "unix datagram socket");
+	if (bind(fd, (struct sockaddr *)bound, sizeof(*bound)) < 0)
+		return nl_error(err, errno, "bind %s", path);
 	ret = fd;
 	fd = -1;
 	return ret;
-}
-
-int peer_alloc_port(unsigned *port, nl_error_t *err)
-{
-	struct sockaddr_in bound;
-	int fd = udp_bind_loopback(0, &bound, err);
-
-	if (fd < 0)
-		return nl_error_wrap(err, "allocate a UDP port for the NIC");
-	*port = ntohs(bound.sin_port);
-	close(fd);
-	return 0;
 }
 
 /* peer_spec_defaults() - the defaults of a frame spec: sizes 60..1514, an all-zero @mac_field = @mac */
@@ -463,16 +508,16 @@ int peer_open(struct peer *peer, struct loop *loop, const struct peer_config *cf
 		if (!peer->log)
 			return nl_error(err, errno, "%s: open log %s", peer->name, cfg->log_path);
 	}
-	peer->fd = udp_bind_loopback(cfg->port, &peer->local, err);
+	peer->fd = dgram_bind(cfg->sock_path, &peer->local, err);
 	if (peer->fd < 0)
 		return nl_error_wrap(err, "%s", peer->name);
-	peer->port = ntohs(peer->local.sin_port);
+	peer->bound = true;
 	/* a bigger buffer absorbs bursts from the guest; the kernel caps it at net.core.rmem_max */
 	(void)setsockopt(peer->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	peer->io_id = loop_add_fd(loop, LOOP_KIND_OTHER, peer->fd, EPOLLIN, peer_on_io, peer, peer->name, err);
 	if (!peer->io_id)
 		return nl_error_wrap(err, "%s", peer->name);
-	peer_log(peer, "%s listening on 127.0.0.1:%u as %02x:%02x:%02x:%02x:%02x:%02x", peer->name, peer->port,
+	peer_log(peer, "%s listening on %s as %02x:%02x:%02x:%02x:%02x:%02x", peer->name, peer->local.sun_path,
 		 peer->mac[0], peer->mac[1], peer->mac[2], peer->mac[3], peer->mac[4], peer->mac[5]);
 	return 0;
 }
@@ -490,6 +535,8 @@ void peer_release(struct peer *peer)
 	}
 	if (peer->fd >= 0)
 		close(peer->fd);
+	if (peer->bound)
+		unlink(peer->local.sun_path);
 	if (peer->log)
 		fclose(peer->log);
 	free(peer->name);
@@ -499,37 +546,129 @@ void peer_release(struct peer *peer)
 	*peer = (struct peer)PEER_INIT;
 }
 
-unsigned peer_port(const struct peer *peer)
+const char *peer_sock_path(const struct peer *peer)
 {
-	return peer->port;
+	return peer->local.sun_path;
 }
 
-int peer_set_remote(struct peer *peer, unsigned port, nl_error_t *err)
+int peer_set_remote(struct peer *peer, const char *nic_sock_path, nl_error_t *err)
 {
-	if (port == 0 || port > 65535)
-		return nl_error(err, EINVAL, "%s: NIC UDP port %u", peer->name, port);
-	peer->remote = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-					     .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (unix_address(nic_sock_path, &peer->remote, err) < 0)
+		return nl_error_wrap(err, "%s: the NIC's socket", peer->name);
 	peer->remote_set = true;
-	peer_log(peer, "NIC side is 127.0.0.1:%u", port);
+	peer->connected = false;
+	peer_log(peer, "NIC side is %s", nic_sock_path);
+	return 0;
+}
+
+int peer_connect_remote(struct peer *peer, nl_error_t *err)
+{
+	if (peer_connect(peer) < 0)
+		return nl_error(err, errno, "%s: connect to the NIC's socket %s (QEMU binds it when it starts)",
+				peer->name, peer->remote_set ? peer->remote.sun_path : "(not set)");
 	return 0;
 }
 
 int peer_send_frames(struct peer *peer, uint32_t first, uint32_t count, nl_error_t *err)
 {
 	if (!peer->remote_set)
-		return nl_error(err, ENOTCONN, "%s: send frames: the NIC's port is not set (peer_set_remote())",
+		return nl_error(err, ENOTCONN, "%s: send frames: the NIC's socket is not set (peer_set_remote())",
 				peer->name);
 	if (count > UINT32_MAX - first)
 		return nl_error(err, EINVAL, "%s: frames %u + %u overflow the index", peer->name, first, count);
-	peer->tx_next = first;
+	peer->tx_first = peer->tx_next = first;
 	peer->tx_end = first + count;
+	peer->tx_acked = 0;
 	if (count)
 		peer_log(peer, "sending frames %u..%u (seed %llu, %u..%u bytes, %s payload)", first, first + count - 1,
 			 (unsigned long long)peer->tx.seed, peer->tx.size_min, peer->tx.size_max, frame_payload_name(peer->tx.payload));
 	if (peer->tx_timer_id)
 		return 0;	/* the pacing timer picks the new range up */
-	return peer_want_out(peer, count > 0, err);
+	return peer_want_out(peer, count > 0 && peer_tx_limit(peer) > peer->tx_next, err);
+}
+
+void peer_set_window(struct peer *peer, unsigned frames)
+{
+	peer->tx_window = frames;
+}
+
+int peer_ack(struct peer *peer, uint64_t received, nl_error_t *err)
+{
+	uint64_t sent = peer->tx_next - peer->tx_first;
+
+	if (received > sent) {
+		/* more than was sent: a confused or hostile receiver; it gains nothing beyond what is sent */
+		if (peer->stats.acks_beyond_sent++ < 4)
+			peer_log(peer, "the receiver reported %llu frames, only %llu were sent",
+				 (unsigned long long)received, (unsigned long long)sent);
+		received = sent;
+	}
+	if (received <= peer->tx_acked)
+		return 0;
+	peer->tx_acked = received;
+	if (peer->tx_timer_id || peer->tx_next >= peer_tx_limit(peer))
+		return 0;
+	return peer_want_out(peer, true, err);
+}
+
+bool peer_tx_stalled(void *opaque)
+{
+	const struct peer *peer = opaque;
+
+	return peer->tx_next < peer->tx_end && peer->tx_next >= peer_tx_limit(peer);
+}
+
+/* peer_tx_stalled_or_done() - loop_run_until() predicate: no frame may go out before the next report */
+static bool peer_tx_stalled_or_done(void *opaque)
+{
+	return peer_tx_stalled(opaque) || peer_tx_done(opaque);
+}
+
+int peer_send_windowed(struct peer *peer, uint32_t first, uint32_t count, const struct peer_window *w,
+		       nl_error_t *err)
+{
+	uint64_t t0 = now_ms(), received = 0, last_received = UINT64_MAX;
+	int ret = -1;
+
+	peer->tx_window = w->frames;
+	if (peer_send_frames(peer, first, count, err) < 0)
+		goto out;
+	while (!peer_tx_done(peer)) {
+		nl_error_t werr = NULL;
+		bool stalled = peer_tx_stalled(peer);
+
+		/* stalled with no news at the last report: give the receiver w->poll_ms before asking again */
+		if (loop_run_until(peer->loop, stalled && received == last_received ? NULL : peer_tx_stalled_or_done,
+				   peer, (int)w->poll_ms, &werr) < 0) {
+			if (werr->errnum != ETIMEDOUT) {
+				*err = werr;
+				goto out;
+			}
+			nl_error_release(&werr);
+		}
+		if (peer_tx_done(peer))
+			break;
+		if (now_ms() - t0 >= w->timeout_ms) {
+			nl_error(err, ETIMEDOUT, "%s: the receiver reported %llu of %u frames in %llu ms; the peer sends "
+				 "at most %u frames ahead of it and stopped at frame %u", peer->name,
+				 (unsigned long long)peer->tx_acked, count, (unsigned long long)(now_ms() - t0),
+				 w->frames, peer->tx_next - first);
+			goto out;
+		}
+		last_received = received;
+		if (w->progress(w->opaque, &received, err) < 0) {
+			nl_error_wrap(err, "%s: the receiver's progress", peer->name);
+			goto out;
+		}
+		if (peer_ack(peer, received, err) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		peer->tx_end = peer->tx_next;	/* what is left is not sent later without its window */
+	peer->tx_window = 0;
+	return ret;
 }
 
 int peer_send_raw(struct peer *peer, const void *frame, size_t len, nl_error_t *err)
@@ -609,6 +748,9 @@ char *peer_stats_format(const struct peer *peer)
 		      (unsigned long long)st->arp_requests, (unsigned long long)st->icmp_echo_replies,
 		      (unsigned long long)st->icmp_echo_requests, (unsigned long long)st->ping_replies,
 		      (unsigned long long)st->pings_sent, (unsigned long long)st->replies_dropped);
+	if (st->acks_beyond_sent)
+		strbuf_printf(&sb, "; %llu reports of more frames than were sent",
+			      (unsigned long long)st->acks_beyond_sent);
 	if (st->mismatch_seen) {
 		const struct peer_mismatch *m = &st->first_mismatch;
 

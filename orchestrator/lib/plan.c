@@ -285,7 +285,7 @@ static void resolve_run_files(struct resolver *r)
 {
 	struct plan *p = r->plan;
 	const char *run = p->run_dir;
-	char *socks[4];
+	char *socks[6];
 
 	p->l1_overlay = xasprintf("%s/l1-overlay.qcow2", run);
 	p->l1_seed = xasprintf("%s/l1-seed.img", run);
@@ -296,6 +296,16 @@ static void resolve_run_files(struct resolver *r)
 	p->l1_agent_sock = xasprintf("%s/agent-l1.sock", run);
 	p->l1_qmp_sock = xasprintf("%s/l1-qmp.sock", run);
 	p->l0_qemu_log = xasprintf("%s/l0-qemu.log", run);
+	/*
+	 * The NIC's wire: unix datagram sockets in the run directory, not UDP ports. A path here cannot be
+	 * taken by another run (each has its own directory), where a UDP port found free by bind + close
+	 * could be bound by another QEMU before this one (QEMU sets SO_REUSEADDR: both would bind, and
+	 * frames would cross between runs). libvirt's embedded driver cannot hand QEMU a bound descriptor
+	 * (virDomainCreateXMLWithFiles is not implemented by its QEMU driver, and <interface type='udp'>
+	 * knows only ports), but a path works for both backends (docs/running.md, "Runs side by side").
+	 */
+	p->nic.peer_sock = xasprintf("%s/wire-peer.sock", run);
+	p->nic.nic_sock = xasprintf("%s/wire-nic.sock", run);
 	p->l2_serial = xstrdup("/dev/ttyS1");
 	p->l2_agent_sock = xstrdup("/run/nestlab/agent-l2.sock");
 	p->l2_qmp_sock = xstrdup("/run/nestlab/l2-qmp.sock");
@@ -305,6 +315,8 @@ static void resolve_run_files(struct resolver *r)
 	socks[1] = p->l2_console_sock;
 	socks[2] = p->l1_agent_sock;
 	socks[3] = p->l1_qmp_sock;
+	socks[4] = p->nic.peer_sock;
+	socks[5] = p->nic.nic_sock;
 	for (size_t i = 0; run[0] == '/' && i < ARRAY_SIZE(socks); i++) {
 		if (strlen(socks[i]) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 			fail(r, (struct scn_loc){ 0, 0 }, "use a shorter run directory",
@@ -572,11 +584,10 @@ static void resolve_host_nic(struct resolver *r)
 	}
 }
 
-/* resolve_nic() - model, MAC, ports (emulated) or host address (lab); where L1 and L2 see it */
+/* resolve_nic() - model and MAC (emulated) or host address (lab); where L1 and L2 see it */
 static void resolve_nic(struct resolver *r)
 {
 	const struct scn_nic *in = &r->scn->nic;
-	const struct plan_env *env = r->env;
 	struct plan_nic *nic = &r->plan->nic;
 
 	set_default(&r->plan->defaulted, PLAN_F_NIC_MODEL, !in->model);
@@ -590,8 +601,6 @@ static void resolve_nic(struct resolver *r)
 	if (!valid_unicast_mac(nic->mac))
 		fail(r, loc_or(in->mac_loc, in->loc), "use a unicast address such as 52:54:00:00:00:02",
 		     "nic.mac %s is not a unicast MAC address xx:xx:xx:xx:xx:xx", nic->mac);
-	nic->peer_port = env->peer_port ? xasprintf("%u", env->peer_port) : xstrdup("$PEER_PORT");
-	nic->nic_port = env->nic_port ? xasprintf("%u", env->nic_port) : xstrdup("$NIC_PORT");
 
 	if (nic->mode == SCN_L0_LAB) {
 		resolve_host_nic(r);
@@ -935,8 +944,7 @@ static void resolve_identity(struct resolver *r)
 	p->domain_name = env->run_id ? xasprintf("nestlab-%s-%s", safe, env->run_id)
 				     : xasprintf("nestlab-%s-$ID", safe);
 	p->complete = env->run_dir && env->run_dir[0] == '/' && env->run_id &&
-		      (!p->connect || !strstr(p->connect, DEF_LIBVIRT_ROOT)) &&
-		      (p->nic.mode == SCN_L0_LAB || (env->peer_port && env->nic_port));
+		      (!p->connect || !strstr(p->connect, DEF_LIBVIRT_ROOT));
 }
 
 int plan_resolve(const struct scenario *scn, const struct plan_env *env, struct plan **out, nl_error_t *err)
@@ -1003,7 +1011,7 @@ void plan_free(struct plan *p)
 		p->l2_console_log, p->l1_agent_sock, p->l1_qmp_sock, p->l0_qemu_log, p->l2_qemu_binary,
 		p->l2_serial, p->l2_agent_sock, p->l2_qmp_sock, p->l2_qemu_log, p->checks_dropped,
 		p->expect_message, p->refusal_reason, p->nic.host_bdf, p->nic.host_bdf_var, p->nic.mac,
-		p->nic.l1_bdf, p->nic.l2_bdf, p->nic.peer_port, p->nic.nic_port,
+		p->nic.l1_bdf, p->nic.l2_bdf, p->nic.peer_sock, p->nic.nic_sock,
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(strings); i++)
@@ -1294,8 +1302,8 @@ static void format_device_path(struct strbuf *sb, const struct plan *p)
 			      p->backend == SCN_BACKEND_LIBVIRT ? "libvirt <hostdev> (vfio-pci in L0's QEMU)"
 								: "L0 QEMU vfio-pci");
 	else
-		strbuf_printf(sb, "L0 QEMU %s (netdev dgram 127.0.0.1:%s <-> peer 127.0.0.1:%s)",
-			      plan_nic_model_name(p->nic.model), p->nic.nic_port, p->nic.peer_port);
+		strbuf_printf(sb, "L0 QEMU %s (netdev dgram, unix %s <-> peer %s)",
+			      plan_nic_model_name(p->nic.model), p->nic.nic_sock, p->nic.peer_sock);
 	strbuf_printf(sb, "\n  -> L1 %s %s", p->nic.l1_bdf, l0_iommu);
 	if (p->nic.l2_assign == SCN_ASSIGN_VFIO_PCI) {
 		strbuf_printf(sb, "\n  -> vfio-pci in L1\n  -> L2 QEMU vfio-pci host=%s %s\n  -> L2 %s",
@@ -1440,7 +1448,7 @@ char *plan_format(const struct plan *p)
 	struct strbuf sb = STRBUF_INIT;
 
 	strbuf_printf(&sb, "Plan %s (%s)%s\n", p->name, p->scenario_path,
-		      p->complete ? "" : ", placeholders ($RUN, $ID, $NESTLAB_STATE, ports) are filled at run time");
+		      p->complete ? "" : ", placeholders ($RUN, $ID, $NESTLAB_STATE) are filled at run time");
 	for (const char *line = p->description; line && *line;) {
 		size_t len = strcspn(line, "\n");
 

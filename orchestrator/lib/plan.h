@@ -43,7 +43,6 @@ struct plan_env {
 	const char *l2_initrd_dpdk;	/* L2 initramfs for image "dpdk", path inside L1 */
 	bool host_has_kvm;		/* /dev/kvm usable at L0 */
 	const char *(*getenv)(const char *name);	/* for nic.host "$VAR"; NULL = no environment */
-	unsigned peer_port, nic_port;	/* UDP ports of the emulated NIC's dgram backend; 0 = at run time */
 	bool env_placeholders;		/* an unset $VAR in nic.host stays "$VAR" with a warning (validate,
 					 * plan) instead of being an error (run) */
 	char *owned_[16];		/* private: strings plan_env_init_default() allocated */
@@ -126,7 +125,8 @@ struct plan_nic {
 	char *l1_bdf;			/* where L1 sees it: always 0000:00:02.0 */
 	char *l2_bdf;			/* where L2 sees it: 0000:00:02.0 (NULL when L1 keeps it) */
 	enum scn_l2_assign l2_assign;	/* vfio-pci, or none (L1 keeps the NIC) */
-	char *peer_port, *nic_port;	/* emulated: UDP ports as text, "$PEER_PORT"/"$NIC_PORT" if unknown */
+	char *peer_sock, *nic_sock;	/* emulated: the wire's unix datagram sockets, RUN/wire-peer.sock (the
+					 * traffic peer binds it) and RUN/wire-nic.sock (L0's QEMU binds it) */
 };
 
 struct plan_traffic {
@@ -266,6 +266,11 @@ void plan_format_argv(struct strbuf *sb, char *const *argv, const char *indent);
 
 /* plan_libvirt.c: the L1 domain (l0.backend libvirt) */
 
+/*
+ * plan_l0_netdev_opts() - `-netdev` of the emulated NIC's wire with id @id: dgram between the unix
+ * sockets nic->nic_sock (QEMU's) and nic->peer_sock (the traffic peer's); caller frees
+ */
+char *plan_l0_netdev_opts(const char *id, const struct plan_nic *nic);
 /* plan_l1_domain_xml() - libvirt domain XML for L1 (libvirt 9.0 schema); caller frees */
 char *plan_l1_domain_xml(const struct plan *plan);
 

@@ -10,12 +10,14 @@
  *   <cpu mode='maximum'/>                 -cpu max under TCG (AMD SVM+NPT for kvm_amd in L1);
  *   <cpu mode='host-passthrough'/>        under KVM
  *   <iommu model='intel'><driver .../>    intel-iommu, the first device libvirt puts on the command line
- *   <interface type='udp'>                the emulated NIC (-netdev socket,udp=..., one datagram per frame)
+ *   (no <interface>)                      the emulated NIC is on <qemu:commandline>, see xml_commandline()
  *   <hostdev mode='subsystem' type='pci'> lab mode: the host NIC through vfio-pci
  *   <serial type='unix'> x2                ttyS0 (L1) and ttyS1 (handed to L2's QEMU), logged by nestlab
  *   <channel type='unix'> virtio          the L1 agent (org.nestlab.agent.0)
  *   <memballoon model='none'/>            no balloon device: nothing here needs one
- *   <qemu:commandline>                    -L firmware directories (the +ds QEMU build has no blobs)
+ *   <controller type='usb' model='none'/> no USB controller: nothing here needs one
+ *   <qemu:commandline>                    -L firmware directories (the +ds QEMU build has no blobs);
+ *                                         the emulated NIC and its wire (-netdev dgram, -device at 00:02.0)
  * Every value is XML-escaped (strbuf_add_xml_escaped()).
  */
 #include <string.h>
@@ -82,31 +84,65 @@ static void xml_os(struct strbuf *sb, const struct plan *plan)
 			"  <on_crash>destroy</on_crash>\n");
 }
 
-/* xml_nic() - <interface type='udp'> (emulated) or <hostdev> (lab), at 0000:00:02.0 in L1 */
+/*
+ * xml_nic() - lab mode: <hostdev> at 0000:00:02.0 in L1. The emulated NIC is not in <devices>:
+ * libvirt 9.0's <interface type='udp'> binds a UDP port QEMU picks from what nestlab found free, which
+ * another run can take first, and its QEMU driver cannot be handed a bound socket; so the NIC comes
+ * from xml_commandline() with its wire on unix sockets in the run directory (plan.c).
+ */
 static void xml_nic(struct strbuf *sb, const struct plan *plan)
 {
 	const struct plan_nic *nic = &plan->nic;
 
-	if (nic->mode == SCN_L0_LAB) {
-		strbuf_puts(sb, "    <hostdev mode='subsystem' type='pci' managed='yes'>\n"
-				"      <driver name='vfio'/>\n      <source>\n");
-		pci_address(sb, "        ", nic->host_bdf, false);
-		strbuf_puts(sb, "      </source>\n");
-		pci_address(sb, "      ", nic->l1_bdf, true);
-		strbuf_puts(sb, "    </hostdev>\n");
+	if (nic->mode != SCN_L0_LAB)
 		return;
-	}
-	strbuf_puts(sb, "    <interface type='udp'>\n      <mac");
-	attr(sb, "address", nic->mac);
-	strbuf_puts(sb, "/>\n      <source address='127.0.0.1'");
-	attr(sb, "port", nic->peer_port);
-	strbuf_puts(sb, ">\n        <local address='127.0.0.1'");
-	attr(sb, "port", nic->nic_port);
-	strbuf_puts(sb, "/>\n      </source>\n      <model");
-	attr(sb, "type", plan_nic_model_name(nic->model));
-	strbuf_puts(sb, "/>\n      <rom enabled='no'/>\n");
+	strbuf_puts(sb, "    <hostdev mode='subsystem' type='pci' managed='yes'>\n"
+			"      <driver name='vfio'/>\n      <source>\n");
+	pci_address(sb, "        ", nic->host_bdf, false);
+	strbuf_puts(sb, "      </source>\n");
 	pci_address(sb, "      ", nic->l1_bdf, true);
-	strbuf_puts(sb, "    </interface>\n");
+	strbuf_puts(sb, "    </hostdev>\n");
+}
+
+/* qemu_arg() - one <qemu:arg value='...'/> */
+static void qemu_arg(struct strbuf *sb, const char *value)
+{
+	strbuf_puts(sb, "    <qemu:arg");
+	attr(sb, "value", value);
+	strbuf_puts(sb, "/>\n");
+}
+
+/*
+ * xml_commandline() - <qemu:commandline>: -L firmware directories, and for the emulated NIC
+ * `-netdev dgram` on the run's unix sockets plus `-device igb|e1000e` at bus pcie.0 slot 2 with the id
+ * `net0` the checks ask L0's QEMU about. libvirt does not know the device, so it must not put one of its
+ * own at 00:02.0: it places what it adds (pcie-root-ports for the virtio devices) from slot 1 on, and
+ * with no USB controller and no video the few root ports this domain needs fit in slot 1; were slot 2
+ * ever taken, QEMU refuses to start ("slot 2 function 0 not available"), which names the conflict.
+ */
+static void xml_commandline(struct strbuf *sb, const struct plan *plan)
+{
+	const struct plan_nic *nic = &plan->nic;
+	bool emulated = nic->mode != SCN_L0_LAB;
+
+	if (!plan->firmware_dirs && !emulated)
+		return;
+	strbuf_puts(sb, "  <qemu:commandline>\n");
+	for (size_t i = 0; plan->firmware_dirs && plan->firmware_dirs[i]; i++) {
+		qemu_arg(sb, "-L");
+		qemu_arg(sb, plan->firmware_dirs[i]);
+	}
+	if (emulated) {
+		cleanup_free char *netdev = plan_l0_netdev_opts("nlwire0", nic);
+		cleanup_free char *device = xasprintf("%s,netdev=nlwire0,id=net0,mac=%s,romfile=,bus=pcie.0,addr=0x2",
+						      plan_nic_model_name(nic->model), nic->mac);
+
+		qemu_arg(sb, "-netdev");
+		qemu_arg(sb, netdev);
+		qemu_arg(sb, "-device");
+		qemu_arg(sb, device);
+	}
+	strbuf_puts(sb, "  </qemu:commandline>\n");
 }
 
 /*
@@ -147,6 +183,7 @@ static void xml_devices(struct strbuf *sb, const struct plan *plan)
 	strbuf_puts(sb, "    <channel type='unix'>\n      <source mode='bind'");
 	attr(sb, "path", plan->l1_agent_sock);
 	strbuf_puts(sb, "/>\n      <target type='virtio' name='" PLAN_AGENT_PORT "'/>\n    </channel>\n");
+	strbuf_puts(sb, "    <controller type='usb' model='none'/>\n");
 	strbuf_puts(sb, "    <memballoon model='none'/>\n  </devices>\n");
 }
 
@@ -168,15 +205,7 @@ char *plan_l1_domain_xml(const struct plan *plan)
 	strbuf_printf(&sb, "  <vcpu placement='static'>%u</vcpu>\n", plan->l1.cpus);
 	xml_os(&sb, plan);
 	xml_devices(&sb, plan);
-	if (plan->firmware_dirs) {
-		strbuf_puts(&sb, "  <qemu:commandline>\n");
-		for (size_t i = 0; plan->firmware_dirs[i]; i++) {
-			strbuf_puts(&sb, "    <qemu:arg value='-L'/>\n    <qemu:arg");
-			attr(&sb, "value", plan->firmware_dirs[i]);
-			strbuf_puts(&sb, "/>\n");
-		}
-		strbuf_puts(&sb, "  </qemu:commandline>\n");
-	}
+	xml_commandline(&sb, plan);
 	strbuf_puts(&sb, "</domain>\n");
 	return strbuf_detach(&sb);
 }

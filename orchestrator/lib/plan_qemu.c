@@ -183,13 +183,23 @@ static void push_console(char ***argv, const char *id, const char *sock)
 	push_optf(argv, "-serial", "chardev:%s", id);
 }
 
+char *plan_l0_netdev_opts(const char *id, const struct plan_nic *nic)
+{
+	cleanup_free char *nic_sock = opt_escape(nic->nic_sock);
+	cleanup_free char *peer_sock = opt_escape(nic->peer_sock);
+
+	return xasprintf("dgram,id=%s,local.type=unix,local.path=%s,remote.type=unix,remote.path=%s", id, nic_sock,
+			 peer_sock);
+}
+
 /**
  * push_l0_nic() - the NIC L0 gives to L1, at 00:02.0
  * @argv:	vector
  * @plan:	plan
  *
- * emulated: `-netdev dgram` (one UDP datagram per frame, REPORT.md) between 127.0.0.1:nic_port and the
- * L0 peer at 127.0.0.1:peer_port, and `-device igb|e1000e` without option ROM (romfile=);
+ * emulated: `-netdev dgram` (one datagram per frame) between the unix datagram sockets RUN/wire-nic.sock
+ * (QEMU binds it) and RUN/wire-peer.sock (the traffic peer's; plan.c says why paths and not ports), and
+ * `-device igb|e1000e` without option ROM (romfile=);
  * lab: `-device vfio-pci,host=...` (the host NIC must be bound to vfio-pci).
  */
 static void push_l0_nic(char ***argv, const struct plan *plan)
@@ -200,10 +210,9 @@ static void push_l0_nic(char ***argv, const struct plan *plan)
 		push_optf(argv, "-device", "vfio-pci,host=%s,id=nic0,bus=pcie.0,addr=0x2", nic->host_bdf);
 		return;
 	}
-	push_optf(argv, "-netdev",
-		  "dgram,id=net0,local.type=inet,local.host=127.0.0.1,local.port=%s,"
-		  "remote.type=inet,remote.host=127.0.0.1,remote.port=%s",
-		  nic->nic_port, nic->peer_port);
+	cleanup_free char *netdev = plan_l0_netdev_opts("net0", nic);
+
+	push_opt(argv, "-netdev", netdev);
 	push_optf(argv, "-device", "%s,netdev=net0,mac=%s,romfile=,id=nic0,bus=pcie.0,addr=0x2",
 		  plan_nic_model_name(nic->model), nic->mac);
 }

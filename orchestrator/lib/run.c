@@ -292,8 +292,6 @@ static int resolve_plan(struct run *r, const struct scenario *scn, const struct 
 		env.l1_image = a->l1_image;
 		env.l1_root = a->l1_root;
 	}
-	env.peer_port = r->peer_open ? peer_port(&r->peer) : 0;
-	env.nic_port = r->nic_port;
 	plan_free(r->plan);
 	r->plan = NULL;
 	ret = plan_resolve(scn, &env, &r->plan, err);
@@ -324,9 +322,9 @@ static int open_peer(struct run *r, const struct plan *plan, nl_error_t *err)
 		[SCN_PAYLOAD_ZERO] = FRAME_PAYLOAD_ZERO, [SCN_PAYLOAD_PATTERN] = FRAME_PAYLOAD_PATTERN,
 	};
 	cleanup_free char *log = run_path(r, "peer.log");
-	/* 500 frames/s: what L0's igb, L1's vfio and L2's driver take under TCG without the UDP socket of
-	 * L0's QEMU overflowing (it is not read while the NIC's ring is full) */
-	struct peer_config cfg = { .name = "peer", .log_path = log, .tx_interval_ms = 4, .tx_batch = 2 };
+	/* 500 frames/s: what L0's igb, L1's vfio and L2's driver take under TCG */
+	struct peer_config cfg = { .name = "peer", .log_path = log, .sock_path = plan->nic.peer_sock,
+				   .tx_interval_ms = 4, .tx_batch = 2 };
 	const struct plan_traffic *t = &plan->traffic;
 
 	if (t->seed_set) {
@@ -346,10 +344,10 @@ static int open_peer(struct run *r, const struct plan *plan, nl_error_t *err)
 	if (peer_open(&r->peer, &r->loop, &cfg, err) < 0)
 		return nl_error_wrap(err, "traffic peer");
 	r->peer_open = true;
-	if (peer_alloc_port(&r->nic_port, err) < 0 || peer_set_remote(&r->peer, r->nic_port, err) < 0)
+	if (peer_set_remote(&r->peer, plan->nic.nic_sock, err) < 0)
 		return nl_error_wrap(err, "traffic peer");
-	run_logf(r, "traffic peer on 127.0.0.1:%u, NIC side 127.0.0.1:%u, seed %llu (L0->L2) and %llu (L2->L0)",
-		 peer_port(&r->peer), r->nic_port, (unsigned long long)r->seed, (unsigned long long)(r->seed + 1));
+	run_logf(r, "traffic peer on %s, NIC side %s, seed %llu (L0->L2) and %llu (L2->L0)", peer_sock_path(&r->peer),
+		 plan->nic.nic_sock, (unsigned long long)r->seed, (unsigned long long)(r->seed + 1));
 	return 0;
 }
 
@@ -429,6 +427,9 @@ static int stage_l1(struct run *r, nl_error_t *err)
 	r->l1_started = true;
 	if (runstate_set_pid(&r->state, "qemu", vm_qemu_pid(r->vm), err) < 0)
 		return -1;
+	/* QEMU has bound the NIC's socket: connect now, before L1's own frames come (peer.h) */
+	if (plan->nic.mode == SCN_L0_EMULATED && peer_connect_remote(&r->peer, err) < 0)
+		return nl_error_wrap(err, "traffic peer");
 	if (console_capture_start(&r->consoles[0], "L1 console", plan->l1_console_sock, plan->l1_console_log, 0,
 				  5000, err) < 0 ||
 	    console_capture_start(&r->consoles[1], "L2 console", plan->l2_console_sock, plan->l2_console_log, 0,
@@ -899,7 +900,7 @@ static int run_stages(struct run *r, const struct scenario *scn, nl_error_t *err
 	uint64_t t0;
 	int ret;
 
-	/* a first plan for the sources to build; the final one has the artefacts and the ports */
+	/* a first plan for the sources to build; the final one has the artefacts */
 	if (resolve_plan(r, scn, NULL, err) < 0)
 		return -2;
 	run_set_deadline(r, now_ms());

@@ -46,7 +46,6 @@ struct run {
 	struct loop loop;
 	struct peer peer;
 	bool peer_open;
-	unsigned nic_port;
 	uint64_t seed;			/* traffic seed (plan's, or chosen for this run) */
 
 	struct vm *vm;			/* L1 at L0 */

@@ -189,7 +189,8 @@ static int test_plan_nested_igb(void)
 	/* vfio-pci at both levels: L1 binds the NIC, L2's QEMU assigns it */
 	CHECK_CONTAINS(r.out, "vfio-pci in L1");
 	CHECK_CONTAINS(r.out, "vfio-pci,host=0000:00:02.0");
-	CHECK_CONTAINS(r.out, "<model type='igb'/>");
+	CHECK_CONTAINS(r.out, "<qemu:arg value='igb,netdev=nlwire0,id=net0,mac=52:54:00:12:34:56,romfile=,"
+			      "bus=pcie.0,addr=0x2'/>");
 	return TEST_PASS;
 }
 

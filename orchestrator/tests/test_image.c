@@ -441,7 +441,6 @@ static struct plan *seed_plan(enum scn_l2_assign assign)
 	struct plan *plan = NULL;
 	struct plan_env env = {
 		.run_dir = "/srv/nestlab/run-1", .run_id = "a1b2c3", .cache_dir = "/srv/nestlab/cache",
-		.peer_port = 40000, .nic_port = 40001,
 	};
 
 	scn.path = (char *)"scenarios/seed-test.yaml";
@@ -1200,8 +1199,6 @@ static struct plan *boot_plan(const char *run_dir, const char *image, const char
 	env.l1_kernel = kernel;
 	env.l1_image = image;
 	env.l1_root = root;
-	env.peer_port = 47000 + (unsigned)getpid() % 1000;
-	env.nic_port = 48000 + (unsigned)getpid() % 1000;
 	scn.path = (char *)"scenarios/image-boot.yaml";
 	scn.name = (char *)"image-boot";
 	scn.l0.mode = SCN_L0_EMULATED;

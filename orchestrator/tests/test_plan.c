@@ -47,8 +47,6 @@ static struct plan_env test_env(void)
 		.l2_initrd_dpdk = "/boot/l2/dpdk.cpio.gz",
 		.host_has_kvm = false,
 		.getenv = fake_getenv,
-		.peer_port = 40000,
-		.nic_port = 40001,
 	};
 }
 
@@ -170,14 +168,15 @@ static int test_placeholders_when_printing(void)
 	scn.l0.backend = SCN_BACKEND_QEMU;
 	CHECK((p = resolve_ok(&scn, &env)) != NULL);
 	CHECK(!p->complete);
-	CHECK_STR(p->nic.peer_port, "$PEER_PORT");
+	CHECK_STR(p->nic.peer_sock, "$RUN/wire-peer.sock");
 	CHECK_STR(p->domain_name, "nestlab-t-$ID");
 	text = plan_format(p);
-	CHECK_CONTAINS(text, "placeholders ($RUN, $ID, $NESTLAB_STATE, ports) are filled at run time");
+	CHECK_CONTAINS(text, "placeholders ($RUN, $ID, $NESTLAB_STATE) are filled at run time");
 	CHECK_CONTAINS(text, "\n\"$NESTLAB_CACHE/qemu/current/qemu-system-x86_64\" \\\n");
 	CHECK_CONTAINS(text, "    -chardev \"socket,id=serial0,path=$RUN/l1-console.sock,server=on,wait=off\" \\\n");
 	CHECK(!strstr(text, "logfile="));	/* nestlab logs the consoles, capped */
-	CHECK_CONTAINS(text, "local.port=$NIC_PORT,remote.type=inet,remote.host=127.0.0.1,remote.port=$PEER_PORT");
+	CHECK_CONTAINS(text, "dgram,id=net0,local.type=unix,local.path=$RUN/wire-nic.sock,remote.type=unix,"
+			     "remote.path=$RUN/wire-peer.sock");
 	return TEST_PASS;
 }
 
@@ -509,7 +508,7 @@ static int test_lab_hostdev(void)
 	CHECK_CONTAINS(xml, "<hostdev mode='subsystem' type='pci' managed='yes'>");
 	CHECK_CONTAINS(xml, "<address domain='0x0000' bus='0x81' slot='0x00' function='0x1'/>");
 	CHECK_CONTAINS(xml, "<address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'/>");
-	CHECK(strstr(xml, "<interface") == NULL);
+	CHECK(strstr(xml, "<interface") == NULL && strstr(xml, "-netdev") == NULL);
 	text = plan_format(p);
 	CHECK_CONTAINS(text, "host 0000:81:00.1 on vfio-pci");
 
@@ -706,10 +705,14 @@ static int test_xml_libvirt_schema(void)
 	CHECK((p = resolve_ok(&scn, &env)) != NULL);
 	xml = plan_l1_domain_xml(p);
 	CHECK_CONTAINS(xml, "<iommu model='intel'>\n      <driver intremap='on' caching_mode='on' aw_bits='48'/>");
-	CHECK_CONTAINS(xml, "<interface type='udp'>\n      <mac address='52:54:00:00:00:02'/>\n"
-			    "      <source address='127.0.0.1' port='40000'>\n"
-			    "        <local address='127.0.0.1' port='40001'/>\n      </source>\n"
-			    "      <model type='igb'/>\n      <rom enabled='no'/>");
+	/* the emulated NIC: on the command line, its wire on the run's unix sockets (plan_libvirt.c) */
+	CHECK(strstr(xml, "<interface") == NULL);
+	CHECK_CONTAINS(xml, "<qemu:arg value='-netdev'/>\n    <qemu:arg value='dgram,id=nlwire0,local.type=unix,"
+			    "local.path=/srv/nestlab/run-1/wire-nic.sock,remote.type=unix,"
+			    "remote.path=/srv/nestlab/run-1/wire-peer.sock'/>\n"
+			    "    <qemu:arg value='-device'/>\n    <qemu:arg value='igb,netdev=nlwire0,id=net0,"
+			    "mac=52:54:00:00:00:02,romfile=,bus=pcie.0,addr=0x2'/>");
+	CHECK_CONTAINS(xml, "<controller type='usb' model='none'/>");
 	CHECK_CONTAINS(xml, "<channel type='unix'>\n      <source mode='bind' path='/srv/nestlab/run-1/agent-l1.sock'/>"
 			    "\n      <target type='virtio' name='org.nestlab.agent.0'/>");
 	CHECK_CONTAINS(xml, "<source mode='bind' path='/srv/nestlab/run-1/l2-console.sock'/>");
@@ -749,8 +752,8 @@ static int test_l0_qemu_argv(void)
 	CHECK(argv_value(argv, "-accel", "tcg") && argv_value(argv, "-cpu", "max"));
 	CHECK_STR(argv_value(argv, "-m", ""), "6G");
 	CHECK_STR(argv_value(argv, "-L", ""), "/usr/share/seabios");
-	CHECK(argv_value(argv, "-netdev", "dgram,id=net0,local.type=inet,local.host=127.0.0.1,local.port=40001,"
-					  "remote.type=inet,remote.host=127.0.0.1,remote.port=40000"));
+	CHECK(argv_value(argv, "-netdev", "dgram,id=net0,local.type=unix,local.path=/srv/nestlab/run-1/wire-nic.sock,"
+					  "remote.type=unix,remote.path=/srv/nestlab/run-1/wire-peer.sock"));
 	CHECK(argv_value(argv, "-device", "e1000e,netdev=net0,mac=52:54:00:00:00:02,romfile=,id=nic0,bus=pcie.0,"
 					  "addr=0x2"));
 	CHECK(argv_value(argv, "-chardev", "socket,id=serial0,path=/srv/nestlab/run-1/l1-console.sock,server=on,"
@@ -914,7 +917,8 @@ static int test_print_key_lines(void)
 			     "(all default)\n");
 	CHECK_CONTAINS(text, "  accel       auto (default), decided in L1 at run time: kvm (-cpu host) if "
 			     "`modprobe kvm_amd`");
-	CHECK_CONTAINS(text, "Device path\n  L0 QEMU igb (netdev dgram 127.0.0.1:40001 <-> peer 127.0.0.1:40000)\n"
+	CHECK_CONTAINS(text, "Device path\n  L0 QEMU igb (netdev dgram, unix /srv/nestlab/run-1/wire-nic.sock <-> peer "
+			     "/srv/nestlab/run-1/wire-peer.sock)\n"
 			     "  -> L1 0000:00:02.0 behind intel-iommu (L0)\n  -> vfio-pci in L1\n"
 			     "  -> L2 QEMU vfio-pci host=0000:00:02.0 behind intel-iommu (L1)\n"
 			     "  -> L2 0000:00:02.0\n  -> igb driver in L2\n");
@@ -1083,7 +1087,7 @@ static int test_scenario_nested_igb(void)
 	CHECK_CONTAINS(text, "  NIC         igb, mac 52:54:00:12:34:56\n");
 	CHECK_CONTAINS(text, "  l2_boot     420s\n");
 	xml = plan_l1_domain_xml(p);
-	CHECK_CONTAINS(xml, "<mac address='52:54:00:12:34:56'/>");
+	CHECK_CONTAINS(xml, "igb,netdev=nlwire0,id=net0,mac=52:54:00:12:34:56,romfile=");
 	return xmllint_check(xml, LIBVIRT_DOMAIN_RNG);
 }
 

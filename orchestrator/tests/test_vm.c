@@ -75,7 +75,7 @@ static void remove_tree(const char *path)
 	(void)proc_run(argv, 30000, &out, &err);
 }
 
-/* run_init() - run directory, loop, peer (the NIC's UDP far end), plan for @backend, qcow2 overlay */
+/* run_init() - run directory, loop, plan for @backend, peer (the far end of the NIC's wire), qcow2 overlay */
 static int run_init(struct run *r, const char *backend)
 {
 	cleanup_error nl_error_t err = NULL;
@@ -83,7 +83,6 @@ static int run_init(struct run *r, const char *backend)
 	cleanup_free char *yaml = NULL, *out = NULL;
 	cleanup_strv char **argv = NULL;
 	struct peer_config pcfg = { .name = "peer" };
-	unsigned nic_port = 0;
 	struct plan_env env;
 	cleanup_free char *libvirt_root = NULL;
 
@@ -91,8 +90,7 @@ static int run_init(struct run *r, const char *backend)
 	snprintf(r->dir, sizeof(r->dir), "/tmp/nlvm-XXXXXX");
 	if (!mkdtemp(r->dir) || !host_kernel(r->kernel, sizeof(r->kernel)))
 		return -1;
-	if (loop_init(&r->loop, &err) < 0 || peer_open(&r->peer, &r->loop, &pcfg, &err) < 0 ||
-	    peer_alloc_port(&nic_port, &err) < 0 || peer_set_remote(&r->peer, nic_port, &err) < 0)
+	if (loop_init(&r->loop, &err) < 0)
 		goto fail;
 	yaml = xasprintf("name: vmtest\nl0:\n  backend: %s\nl1:\n  memory: 1G\n  cpus: 1\n  accel: tcg\n"
 			 "  kernel_args: [\"earlyprintk=serial,ttyS0,115200\", \"loglevel=7\"]\n"
@@ -102,11 +100,13 @@ static int run_init(struct run *r, const char *backend)
 	env = (struct plan_env){
 		.run_dir = r->dir, .run_id = strrchr(r->dir, '-') + 1, .cache_dir = r->dir,
 		.qemu_binary = HOST_QEMU, .l1_kernel = r->kernel, .l1_image = "/nonexistent/l1.img",
-		.peer_port = peer_port(&r->peer), .nic_port = nic_port,
 	};
 	libvirt_root = xasprintf("%s/libvirt", r->dir);	/* a run's private directory (runstate.h) does the same */
 	env.libvirt_root = libvirt_root;
 	if (plan_resolve(scn, &env, &r->plan, &err) < 0)
+		goto fail;
+	pcfg.sock_path = r->plan->nic.peer_sock;
+	if (peer_open(&r->peer, &r->loop, &pcfg, &err) < 0 || peer_set_remote(&r->peer, r->plan->nic.nic_sock, &err) < 0)
 		goto fail;
 	/* the overlay the image module would make: here an empty disk is enough */
 	strv_push(&argv, "qemu-img");
