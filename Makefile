@@ -4,6 +4,7 @@
 #
 #   make                      build the nestlab CLI (build/nestlab)
 #   make check                the tests through automake's tap-driver.sh; last line "N passed, N failed, N skipped"
+#   make check-slow           the slow tier: end-to-end tests too long for make check (three runs at once)
 #   make scenario-NAME        run scenarios/NAME.yaml end to end (e.g. make scenario-nested-igb)
 #   make fuzz                 run the libFuzzer targets (FUZZ_SECONDS each, default 600)
 #   make deps                 install the Debian packages listed in orchestrator/packages.txt (as root)
@@ -33,7 +34,7 @@ CLI_OBJS  := $(CLI_SRCS:orchestrator/%.c=$(BUILD)/%.o)
 TESTS     := $(TEST_SRCS:orchestrator/tests/%.c=$(BUILD)/tests/%)
 FUZZERS   := $(FUZZ_SRCS:orchestrator/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all check unit-check fuzz deps clean scenario-% build-% images build build-qemu build-linux
+.PHONY: all check unit-check check-slow slow-check fuzz deps clean scenario-% build-% images build build-qemu build-linux
 .SUFFIXES:
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -85,6 +86,37 @@ SUMMARY = awk ' \
 		      printf "%d passed, %d failed, %d skipped", pass, fail, skip; \
 		      if (xfail) printf ", %d expected failures", xfail; \
 		      printf "\n"; exit fail != 0 }'
+
+# ---- slow tier ---------------------------------------------------------------------------------
+# End-to-end tests that take too long for `make check` (CI runs both): orchestrator/tests/slow/test_*.c,
+# TAP binaries like the unit tests, run against the cache (they fill it first when it is cold).
+SLOW_TEST_SRCS := $(sort $(wildcard orchestrator/tests/slow/test_*.c))
+SLOW_TESTS     := $(SLOW_TEST_SRCS:orchestrator/tests/slow/%.c=$(BUILD)/tests/slow/%)
+
+$(BUILD)/tests/slow/test_%: $(BUILD)/tests/slow/test_%.o $(BUILD)/tests/test.o $(BUILD)/libnestlab.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(SLOW_TESTS:=.d)
+
+check-slow: deps
+	@$(MAKE) --no-print-directory slow-check
+
+slow-check: $(SLOW_TESTS) $(BUILD)/nestlab $(BUILD)/nestlab-agent $(BUILD)/nestlab-vfio-nic
+	@test -n "$(TAP_DRIVER)" || { echo "tap-driver.sh not found: install automake (make deps)" >&2; exit 1; }
+	@mkdir -p $(BUILD)/test-results-slow; rm -f $(BUILD)/test-results-slow/*.trs
+	@for t in $(SLOW_TESTS); do \
+		n=$$(basename $$t); \
+		NESTLAB_FIXTURES=orchestrator/tests/fixtures NESTLAB_BIN=$(BUILD)/nestlab \
+		$(SHELL) $(TAP_DRIVER) --test-name $$n --log-file $(BUILD)/test-results-slow/$$n.log \
+			--trs-file $(BUILD)/test-results-slow/$$n.trs --color-tests no --enable-hard-errors yes \
+			--expect-failure no -- $$t; \
+	done
+	@cat $(BUILD)/test-results-slow/*.trs | awk ' \
+		/^:test-result: (PASS|XFAIL)/ { pass++ } \
+		/^:test-result: SKIP/ { skip++ } \
+		/^:test-result: (FAIL|XPASS|ERROR)/ { fail++ } \
+		END { if (fail) print "failed: see $(BUILD)/test-results-slow/*.log"; \
+		      printf "%d passed, %d failed, %d skipped\n", pass, fail, skip; exit fail != 0 }'
 
 # ---- fuzzing -----------------------------------------------------------------------------------
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
