@@ -57,6 +57,7 @@ struct run {
 	bool l2_up;
 	char *l2_ifname;		/* L2's netdev for the NIC (kernel driver), e.g. "eth0" */
 	uint8_t nic_mac[6];
+	long long progress_base;	/* the receiver's count before L0 -> L2 (testpmd's RX-packets, the echo's) */
 
 	unsigned expected_l0_faults;	/* faults check d caused on purpose */
 	unsigned expected_l1_faults;

@@ -9,6 +9,11 @@
  * keeps sending and receiving; L2's commands write their output to files in /run/nestlab that the run
  * reads back (l2-rx.out, l2-tx.out in the run directory).
  *
+ * L0 -> L2 is sent with a window (peer_send_windowed()): the peer is never more than
+ * TRAFFIC_WINDOW_FRAMES frames ahead of what L2's receiver reported received (nestlab-vfio-nic
+ * --progress, testpmd's port counters), so a slow L2, or a host busy with other runs, makes the
+ * traffic slower, never lossy. Every frame must still arrive; none is sent twice.
+ *
  * With DPDK (driver: dpdk, the dpdk L2 image) L2 runs testpmd through /bin/nestlab-testpmd: hugepages,
  * the NIC on vfio-pci inside L2, testpmd interactive on a FIFO. testpmd cannot make or check frame_gen
  * frames, so the two directions are: an echo (`set fwd macswap`): the peer sends frames of seed + 1,
@@ -34,6 +39,17 @@
  */
 #define TESTPMD_MBUFS 2048
 #define TESTPMD_START_TIMEOUT_MS 180000		/* hugepages, bind, EAL init and link up, nested */
+/*
+ * The window: frames the peer sends beyond what L2 reported received. 64 frames of at most 1514 bytes
+ * (about 150 KB with the kernel's per-buffer overhead) fit every buffer on the way even without the
+ * wire's flow control: a default socket buffer (208 KiB), the receive rings (128 descriptors for
+ * nestlab-vfio-nic, 256 for Linux's igb and e1000e, more for testpmd) and pkt-rx's 16 MiB. The receiver
+ * reports every 8 frames and when it goes idle, so the window is rarely empty.
+ */
+#define TRAFFIC_WINDOW_FRAMES 64
+#define TRAFFIC_PROGRESS_POLL_MS 100	/* the loop runs this long between reports while the window is full */
+#define L2_RX_PROGRESS RUN_GUEST_DIR "/rx.progress"	/* nestlab-vfio-nic --progress */
+#define L2_RX_PROGRESS_MAX_BYTES 64
 
 /* run_loop_tick() - let the loop run for @ms (peer I/O); SIGINT ends it with EINTR */
 static bool never(void *opaque UNUSED)
@@ -199,6 +215,76 @@ static int l2_setup_vfio(struct run *r, nl_error_t *err)
 	return 0;
 }
 
+/*
+ * l2_rx_progress() - peer_progress_fn: the frames L2's receiver reported in L2_RX_PROGRESS
+ * ("received=N", nestlab-vfio-nic --progress); 0 while the file is not there yet. The file is the
+ * guest's: anything but that one line is an error (its text is not repeated), and a number larger
+ * than what was sent gains it nothing (peer_ack() clamps it).
+ */
+static int l2_rx_progress(void *opaque, uint64_t *received, nl_error_t *err)
+{
+	struct run *r = opaque;
+	cleanup_free char *data = NULL;
+	unsigned long long n;
+	char *end;
+
+	if (agent_client_read_file(r->agent, 2, L2_RX_PROGRESS, L2_RX_PROGRESS_MAX_BYTES, 30000, &data, NULL, err) < 0) {
+		if ((*err)->errnum != ENOENT)
+			return -1;
+		nl_error_release(err);
+		*received = 0;
+		return 0;
+	}
+	if (strncmp(data, "received=", 9) || data[9] < '0' || data[9] > '9')
+		return nl_error(err, EPROTO, "L2's %s does not hold \"received=N\"", L2_RX_PROGRESS);
+	errno = 0;
+	n = strtoull(data + 9, &end, 10);
+	if (errno || (*end != '\n' && *end != '\0'))
+		return nl_error(err, EPROTO, "L2's %s does not hold \"received=N\"", L2_RX_PROGRESS);
+	*received = n;
+	return 0;
+}
+
+/* echo_count() - test frames that came back to the peer, good or not */
+static long long echo_count(const struct run *r)
+{
+	return (long long)(r->peer.stats.rx_verified + r->peer.stats.rx_mismatched);
+}
+
+/* peer_echo_progress() - peer_progress_fn of the testpmd echo: the frames that came back since the start */
+static int peer_echo_progress(void *opaque, uint64_t *received, nl_error_t *err UNUSED)
+{
+	const struct run *r = opaque;
+	long long now = echo_count(r);
+
+	*received = now > r->progress_base ? (uint64_t)(now - r->progress_base) : 0;
+	return 0;
+}
+
+/*
+ * send_to_l2() - the peer sends frames 0 .. frames-1 with the window and @progress; a receiver that
+ * stops taking them within the traffic timeout is a failed point, not a run error: *@failure says why
+ */
+static int send_to_l2(struct run *r, peer_progress_fn progress, char **failure, nl_error_t *err)
+{
+	const struct plan_traffic *t = &r->plan->traffic;
+	struct peer_window w = { .frames = TRAFFIC_WINDOW_FRAMES, .progress = progress, .opaque = r,
+				 .poll_ms = TRAFFIC_PROGRESS_POLL_MS, .timeout_ms = r->plan->timeouts.traffic_ms };
+	nl_error_t werr = NULL;
+
+	*failure = NULL;
+	if (peer_send_windowed(&r->peer, 0, t->frames, &w, &werr) == 0)
+		return 0;
+	if (werr->errnum != ETIMEDOUT) {
+		*err = werr;
+		return nl_error_wrap(err, "peer sending %u frames", t->frames);
+	}
+	*failure = xstrdup(werr->msg);
+	nl_error_release(&werr);
+	run_logf(r, "%s", *failure);
+	return 0;
+}
+
 /* mac_text() - "52:54:00:12:34:56" */
 static char *mac_text(const uint8_t mac[6])
 {
@@ -214,7 +300,7 @@ static int to_l2(struct run *r, nl_error_t *err)
 	const struct plan_traffic *t = &r->plan->traffic;
 	cleanup_free char *fo = frame_opts(r, r->seed);
 	cleanup_free char *mac = mac_text(r->nic_mac);
-	cleanup_free char *out = NULL, *status = NULL, *msg = NULL;
+	cleanup_free char *out = NULL, *status = NULL, *msg = NULL, *send_failure = NULL;
 	unsigned long long tmo = (unsigned long long)r->plan->timeouts.traffic_ms;
 	uint64_t t0 = now_ms();
 	const char *sl;
@@ -224,22 +310,20 @@ static int to_l2(struct run *r, nl_error_t *err)
 	if (r->plan->driver == SCN_DRIVER_KERNEL) {
 		if (run_sh(r, 2, 30000, &out, &rc, err,
 			   "%s pkt-rx --ifname %s %s --src 02:00:00:00:00:01 --dst %s --timeout-ms %llu --quiet "
-			   "--background --output %s/pkt-rx.out", RUN_L2_VNIC, r->l2_ifname, fo, mac, tmo,
-			   RUN_GUEST_DIR) < 0)
+			   "--background --output %s/pkt-rx.out --progress %s", RUN_L2_VNIC, r->l2_ifname, fo, mac,
+			   tmo, RUN_GUEST_DIR, L2_RX_PROGRESS) < 0)
 			return -1;
 		if (rc != 0)
 			return nl_error(err, 0, "L2's receiver did not start: %s", out ? out : "");
 	} else {
-		cleanup_free char *cmd = xasprintf("%s --socket %s call rx %s --timeout-ms %llu --quiet", RUN_L2_VNIC,
-						   VNIC_SOCK, fo, tmo);
+		cleanup_free char *cmd = xasprintf("%s --socket %s call rx %s --timeout-ms %llu --quiet --progress %s",
+						   RUN_L2_VNIC, VNIC_SOCK, fo, tmo, L2_RX_PROGRESS);
 
 		if (run_l2_bg(r, "rx", cmd, err) < 0 || run_loop_tick(r, 1000, err) < 0)
 			return -1;
 	}
-	if (peer_send_frames(&r->peer, 0, t->frames, err) < 0)
+	if (send_to_l2(r, l2_rx_progress, &send_failure, err) < 0)
 		return -1;
-	if (loop_run_until(&r->loop, peer_tx_done, &r->peer, (int)tmo, err) < 0)
-		return nl_error_wrap(err, "peer sending %u frames", t->frames);
 	free(out);
 	out = NULL;
 	if (r->plan->driver == SCN_DRIVER_KERNEL) {
@@ -252,10 +336,12 @@ static int to_l2(struct run *r, nl_error_t *err)
 	}
 	sl = run_status_line(out);
 	status = run_line_copy(sl);
-	ok = rc == 0 && sl && !strncmp(sl, "ok ", 3) && run_status_value(sl, "fg") == t->frames &&
+	ok = !send_failure && rc == 0 && sl && !strncmp(sl, "ok ", 3) && run_status_value(sl, "fg") == t->frames &&
 	     run_status_value(sl, "bad") == 0;
 	if (!ok)
-		msg = xasprintf("L2 receiver: %s (exit %d); the peer sent %u frames", status, rc, t->frames);
+		msg = xasprintf("L2 receiver: %s (exit %d); the peer sent %llu of %u frames%s%s", status, rc,
+				(unsigned long long)r->peer.stats.tx_frames, t->frames, send_failure ? ": " : "",
+				send_failure ? send_failure : "");
 	run_point(r, ok, now_ms() - t0, msg, "l2-rx.out", "traffic L0->L2: %u frames (%u..%u bytes) received "
 		  "byte-exact by %s in L2", t->frames, t->size_min, t->size_max,
 		  r->plan->driver == SCN_DRIVER_KERNEL ? r->l2_ifname : "nestlab-vfio-nic");
@@ -403,7 +489,7 @@ static int dpdk_echo(struct run *r, nl_error_t *err)
 {
 	static const char *const begin[] = { "set fwd macswap", "start", NULL };
 	const struct plan_traffic *t = &r->plan->traffic;
-	cleanup_free char *out = NULL, *stats = NULL, *fwd = NULL, *msg = NULL;
+	cleanup_free char *out = NULL, *stats = NULL, *fwd = NULL, *msg = NULL, *send_failure = NULL;
 	uint64_t t0 = now_ms();
 	nl_error_t werr = NULL;
 	long long rx, rx_dropped, tx;
@@ -412,7 +498,9 @@ static int dpdk_echo(struct run *r, nl_error_t *err)
 	if (testpmd_cmds(r, begin, err) < 0)
 		return -1;
 	r->peer.tx.seed = r->seed + 1;	/* echoed, it is the frame the peer expects from L2 */
-	if (peer_send_frames(&r->peer, 0, t->frames, err) < 0)
+	/* the window counts what came back: an echo in flight is a frame not yet received */
+	r->progress_base = echo_count(r);
+	if (send_to_l2(r, peer_echo_progress, &send_failure, err) < 0)
 		return -1;
 	if (loop_run_until(&r->loop, peer_rx_complete, &r->peer, (int)r->plan->timeouts.traffic_ms, &werr) < 0) {
 		if (werr->errnum == EINTR) {
@@ -426,12 +514,27 @@ static int dpdk_echo(struct run *r, nl_error_t *err)
 	r->peer.tx.seed = r->seed;
 	fwd = testpmd_fwd_stats(out, &rx, &rx_dropped, &tx);
 	stats = peer_stats_format(&r->peer);
-	ok = r->peer.stats.rx_verified == t->frames && !r->peer.stats.mismatch_seen;
+	ok = !send_failure && r->peer.stats.rx_verified == t->frames && !r->peer.stats.mismatch_seen;
 	if (!ok)
-		msg = xasprintf("peer: %s; %s (l2-testpmd-echo.out)", stats, fwd);
+		msg = xasprintf("peer: %s; %s (l2-testpmd-echo.out)%s%s", stats, fwd, send_failure ? "; " : "",
+				send_failure ? send_failure : "");
 	run_point(r, ok, now_ms() - t0, msg, "peer.log", "traffic L2->L0: %u frames sent L0->L2 and echoed by testpmd "
 		  "(macswap) in L2, received byte-exact by the peer (%llu verified; %s)", t->frames,
 		  (unsigned long long)r->peer.stats.rx_verified, fwd);
+	return 0;
+}
+
+/* testpmd_rx_progress() - peer_progress_fn of rxonly: the port's RX-packets since the start */
+static int testpmd_rx_progress(void *opaque, uint64_t *received, nl_error_t *err)
+{
+	struct run *r = opaque;
+	cleanup_free char *out = NULL;
+	long long now;
+
+	if (testpmd_cmd(r, "show port stats 0", NULL, &out, err) < 0)
+		return -1;
+	now = testpmd_stat(out, "RX-packets");
+	*received = now > r->progress_base ? (uint64_t)(now - r->progress_base) : 0;
 	return 0;
 }
 
@@ -444,7 +547,7 @@ static int dpdk_to_l2(struct run *r, nl_error_t *err)
 {
 	static const char *const begin[] = { "set fwd rxonly", "start", NULL };
 	const struct plan_traffic *t = &r->plan->traffic;
-	cleanup_free char *out = NULL, *fwd = NULL, *msg = NULL;
+	cleanup_free char *out = NULL, *fwd = NULL, *msg = NULL, *send_failure = NULL;
 	uint64_t t0 = now_ms();
 	long long base, now = -1, rx, rx_dropped, tx;
 	bool ok;
@@ -452,11 +555,12 @@ static int dpdk_to_l2(struct run *r, nl_error_t *err)
 	if (testpmd_cmd(r, "show port stats 0", NULL, &out, err) < 0)
 		return -1;
 	base = testpmd_stat(out, "RX-packets");
-	if (testpmd_cmds(r, begin, err) < 0 || peer_send_frames(&r->peer, 0, t->frames, err) < 0)
+	if (base < 0)
+		return nl_error(err, 0, "L2: testpmd's 'show port stats 0' has no RX-packets: %s", out);
+	r->progress_base = base;
+	if (testpmd_cmds(r, begin, err) < 0 || send_to_l2(r, testpmd_rx_progress, &send_failure, err) < 0)
 		return -1;
-	if (loop_run_until(&r->loop, peer_tx_done, &r->peer, (int)r->plan->timeouts.traffic_ms, err) < 0)
-		return nl_error_wrap(err, "peer sending %u frames", t->frames);
-	while (now_ms() - t0 < r->plan->timeouts.traffic_ms) {
+	while (!send_failure && now_ms() - t0 < r->plan->timeouts.traffic_ms) {
 		free(out);
 		if (testpmd_cmd(r, "show port stats 0", NULL, &out, err) < 0)
 			return -1;
@@ -470,10 +574,11 @@ static int dpdk_to_l2(struct run *r, nl_error_t *err)
 	if (testpmd_cmd(r, "stop", "rx", &out, err) < 0)
 		return -1;
 	fwd = testpmd_fwd_stats(out, &rx, &rx_dropped, &tx);
-	ok = rx == (long long)t->frames && rx_dropped == 0;
+	ok = !send_failure && rx == (long long)t->frames && rx_dropped == 0;
 	if (!ok)
-		msg = xasprintf("the peer sent %u frames; %s; port RX-packets %lld -> %lld (l2-testpmd-rx.out)", t->frames,
-				fwd, base, now);
+		msg = xasprintf("the peer sent %llu of %u frames; %s; port RX-packets %lld -> %lld (l2-testpmd-rx.out)%s%s",
+				(unsigned long long)r->peer.stats.tx_frames, t->frames, fwd, base, now,
+				send_failure ? "; " : "", send_failure ? send_failure : "");
 	run_point(r, ok, now_ms() - t0, msg, "l2-testpmd-rx.out", "traffic L0->L2: %u frames (%u..%u bytes) counted "
 		  "by testpmd (rxonly) in L2 (%s)", t->frames, t->size_min, t->size_max, fwd);
 	return 0;

@@ -38,6 +38,7 @@ enum vnic_opt_id {
 	OPT_READY_FILE,
 	OPT_OUTPUT,
 	OPT_BACKGROUND,
+	OPT_PROGRESS,
 	OPT__COUNT,
 };
 
@@ -78,6 +79,7 @@ static const struct vnic_opt opts[OPT__COUNT] = {
 	[OPT_READY_FILE] = { "ready-file", "PATH", 0, 0 },
 	[OPT_OUTPUT] = { "output", "PATH", 0, 0 },
 	[OPT_BACKGROUND] = { "background", NULL, 0, 0 },
+	[OPT_PROGRESS] = { "progress", "PATH", 0, 0 },
 };
 
 struct vnic_cmd_desc {
@@ -90,7 +92,7 @@ struct vnic_cmd_desc {
 
 static const struct vnic_cmd_desc cmds[VNIC_CMD__COUNT] = {
 	[VNIC_CMD_INFO] = { "info", 0, 0, true, "device, MAC, link, ring and buffer IOVAs" },
-	[VNIC_CMD_RX] = { "rx", RECV_OPTS, 0, true,
+	[VNIC_CMD_RX] = { "rx", RECV_OPTS | O(OPT_PROGRESS), 0, true,
 			  "receive frames: length, buffer IOVA, CRC-32, first bytes, frame_gen check" },
 	[VNIC_CMD_TX] = { "tx", GEN_OPTS | O(OPT_TIMEOUT_MS), 0, true,
 			  "transmit frame_gen frames from (seed, index)" },
@@ -113,7 +115,7 @@ static const struct vnic_cmd_desc cmds[VNIC_CMD__COUNT] = {
 	[VNIC_CMD_PKT_TX] = { "pkt-tx", GEN_OPTS | O(OPT_TIMEOUT_MS) | O(OPT_IFNAME), 0, false,
 			      "kernel driver: transmit frame_gen frames through an AF_PACKET socket" },
 	[VNIC_CMD_PKT_RX] = { "pkt-rx", RECV_OPTS | O(OPT_IFNAME) | O(OPT_READY_FILE) | O(OPT_OUTPUT) |
-						O(OPT_BACKGROUND),
+						O(OPT_BACKGROUND) | O(OPT_PROGRESS),
 			      0, false, "kernel driver: receive and verify frame_gen frames on an AF_PACKET socket" },
 	[VNIC_CMD_PKT_WAIT] = { "pkt-wait", O(OPT_OUTPUT) | O(OPT_TIMEOUT_MS), O(OPT_OUTPUT), false,
 				"wait for the result file of pkt-rx --background and print it" },
@@ -324,10 +326,11 @@ static int apply_option(struct vnic_cmd *cmd, enum vnic_opt_id o, const char *va
 	case OPT_BIND:
 	case OPT_REMOTE:
 	case OPT_READY_FILE:
-	case OPT_OUTPUT: {
+	case OPT_OUTPUT:
+	case OPT_PROGRESS: {
 		char **slot = o == OPT_PCAP ? &cmd->pcap_path : o == OPT_BIND ? &cmd->bind_addr :
 			      o == OPT_REMOTE ? &cmd->remote_addr : o == OPT_READY_FILE ? &cmd->ready_file :
-			      &cmd->output_path;
+			      o == OPT_PROGRESS ? &cmd->progress_path : &cmd->output_path;
 
 		if (!*value)
 			return nl_error(err, 0, "--%s needs a non-empty value", opt->name);
@@ -453,8 +456,9 @@ void vnic_cmd_release(struct vnic_cmd *cmd)
 	free(cmd->ifname);
 	free(cmd->ready_file);
 	free(cmd->output_path);
+	free(cmd->progress_path);
 	cmd->pcap_path = cmd->bind_addr = cmd->remote_addr = NULL;
-	cmd->ifname = cmd->ready_file = cmd->output_path = NULL;
+	cmd->ifname = cmd->ready_file = cmd->output_path = cmd->progress_path = NULL;
 }
 
 /**

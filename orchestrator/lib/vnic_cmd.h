@@ -69,6 +69,7 @@ struct vnic_cmd {
 	char *ready_file;		/* pkt-rx: created once the socket is bound */
 	char *output_path;		/* pkt-rx --background: the result file; pkt-wait: the file to wait for */
 	bool background;		/* pkt-rx: return once bound, receive in a detached child */
+	char *progress_path;		/* rx, pkt-rx: "received=N" kept up to date here (rename), for a sender's window */
 };
 
 /* vnic_cmd_name() - "dma-to" for VNIC_CMD_DMA_TO */

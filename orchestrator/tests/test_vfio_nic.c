@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "frame_gen.h"
+#include "rundir.h"
 #include "test.h"
 #include "vnic_cmd.h"
 #include "vnic_ring.h"
@@ -574,6 +575,8 @@ static int pkt_link_up(char *bin)
 static int pkt_burst(char *bin, const char *dir)
 {
 	cleanup_free char *output = xasprintf("%s/rx.out", dir), *ready = xasprintf("%s/rx.ready", dir);
+	cleanup_free char *progress = xasprintf("%s/rx.progress", dir), *progress_text = NULL;
+	cleanup_error nl_error_t err = NULL;
 	cleanup_free char *started = NULL, *sent = NULL, *result = NULL, *ready_text = NULL;
 	char src[18];
 	uint8_t mac[6];
@@ -585,10 +588,14 @@ static int pkt_burst(char *bin, const char *dir)
 		char *const argv[] = { bin, "--device", "0000:ff:1f.7", "pkt-rx", "--ifname", PKT_B, "--count", "1000",
 				       "--timeout-ms", "20000", "--seed", "7", "--src", src, "--size-min", "60",
 				       "--size-max", "1514", "--quiet", "--background", "--output", output,
-				       "--ready-file", ready, NULL };
+				       "--ready-file", ready, "--progress", progress, NULL };
 
+		/* a progress file of an earlier receiver must not be taken for this one's */
+		CHECK(rundir_write_file(dir, "rx.progress", "received=999\n", &err) == 0);
 		CHECK(run_capture(argv, &started) == 0);
 	}
+	progress_text = read_file_text(progress);
+	CHECK(!progress_text || !strcmp(progress_text, "received=0\n"));
 	CHECK_CONTAINS(started, "ok cmd=pkt-rx background=1 pid=");
 	CHECK((ready_text = read_file_text(ready)) != NULL);	/* there before the command returned */
 	CHECK_CONTAINS(ready_text, "ready cmd=pkt-rx ifname=" PKT_B);
@@ -609,6 +616,10 @@ static int pkt_burst(char *bin, const char *dir)
 	CHECK_CONTAINS(result, "ok cmd=pkt-wait received=");
 	CHECK_CONTAINS(result, " fg=1000 bad=0 ");
 	CHECK_CONTAINS(result, " drops=0 ");
+	/* the receiver's last report is the whole count (what the L0 peer's window reads) */
+	free(progress_text);
+	progress_text = read_file_text(progress);
+	CHECK_STR(progress_text, "received=1000\n");
 	return TEST_PASS;
 }
 

@@ -134,6 +134,27 @@ void rx_tally_add(struct rx_tally *t, const struct frame_check *fc)
 		t->first_bad = *fc;
 }
 
+void rx_progress_update(struct rx_progress *p, uint32_t received, bool force)
+{
+	char line[32], tmp[4096];
+	int fd, len;
+
+	if (!p->path || (p->started && (received == p->reported || (!force && received - p->reported < RX_PROGRESS_STEP))))
+		return;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", p->path) >= (int)sizeof(tmp))
+		return;
+	len = snprintf(line, sizeof(line), "received=%u\n", received);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	if (write(fd, line, (size_t)len) == len && close(fd) == 0 && rename(tmp, p->path) == 0) {
+		p->reported = received;
+		p->started = true;
+		return;
+	}
+	close(fd);
+}
+
 /* rx_verdict() - the summary, and an error when frames are missing or differ */
 static int rx_verdict(const struct vnic_cmd *cmd, const struct rx_tally *t, uint64_t t0, struct strbuf *summary,
 		      nl_error_t *err)
@@ -167,10 +188,12 @@ static int cmd_rx(struct nic *nic, const struct vnic_cmd *cmd, FILE *out, struct
 	cleanup_file FILE *pcap = NULL;
 	uint64_t t0 = now_ms(), deadline = t0 + cmd->timeout_ms;
 	struct rx_tally tally = { 0 };
+	struct rx_progress progress = { .path = cmd->progress_path };
 	unsigned spins = 0;
 
 	if (cmd->pcap_path && !(pcap = pcap_open(cmd->pcap_path, err)))
 		return -1;
+	rx_progress_update(&progress, 0, true);
 	while (tally.received < cmd->count) {
 		struct vnic_rx_result res;
 		struct frame_check fc;
@@ -181,6 +204,8 @@ static int cmd_rx(struct nic *nic, const struct vnic_cmd *cmd, FILE *out, struct
 		if (!nic_rx_poll(nic, &slot, &res)) {
 			if (now_ms() >= deadline || vnic_stop)
 				break;
+			if (spins == 0)
+				rx_progress_update(&progress, tally.received, true);
 			nic_idle(&spins);
 			continue;
 		}
@@ -199,7 +224,9 @@ static int cmd_rx(struct nic *nic, const struct vnic_cmd *cmd, FILE *out, struct
 			pcap_write(pcap, buf->vaddr, len);
 		nic_rx_refill(nic, slot);
 		rx_tally_add(&tally, &fc);
+		rx_progress_update(&progress, tally.received, false);
 	}
+	rx_progress_update(&progress, tally.received, true);
 	return rx_verdict(cmd, &tally, t0, summary, err);
 }
 

@@ -435,21 +435,30 @@ static int rx_receive(const struct vnic_cmd *cmd, int fd, const struct pkt_if *p
 	cleanup_file FILE *pcap = NULL;
 	uint64_t deadline = t0 + cmd->timeout_ms;
 	struct rx_tally tally = { 0 };
+	struct rx_progress progress = { .path = cmd->progress_path };
 
 	if (cmd->pcap_path && !(pcap = pcap_open(cmd->pcap_path, err)))
 		return -1;
+	rx_progress_update(&progress, 0, true);
 	while (tally.fg < cmd->count && !vnic_stop) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		struct sockaddr_ll from;
 		socklen_t from_len = sizeof(from);
 		uint64_t now = now_ms();
 		struct frame_check fc;
+		uint64_t wait_ms;
 		ssize_t n;
 		size_t len;
 
 		if (now >= deadline)
 			break;
-		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
+		/* nothing queued: report what is not reported yet, then wait */
+		wait_ms = deadline - now;
+		if (progress.path && progress.reported != tally.fg) {
+			if (poll(&pfd, 1, 0) == 0)
+				rx_progress_update(&progress, tally.fg, true);
+		}
+		if (poll(&pfd, 1, (int)wait_ms) <= 0)
 			continue;
 		n = recvfrom(fd, frame, sizeof(frame), MSG_TRUNC | MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -470,7 +479,9 @@ static int rx_receive(const struct vnic_cmd *cmd, int fd, const struct pkt_if *p
 		if (pcap)
 			pcap_write(pcap, frame, len);
 		rx_tally_add(&tally, &fc);
+		rx_progress_update(&progress, tally.fg, false);
 	}
+	rx_progress_update(&progress, tally.fg, true);
 	return rx_verdict(cmd, fd, pif, &tally, t0, summary, err);
 }
 
@@ -565,6 +576,8 @@ int pkt_rx(const struct vnic_cmd *cmd, bool may_detach, FILE *out, struct strbuf
 		unlink(cmd->ready_file);
 	if (cmd->output_path)
 		unlink(cmd->output_path);
+	if (cmd->progress_path)
+		unlink(cmd->progress_path);
 	fd = rx_socket(cmd, &pif, err);
 	if (fd < 0)
 		return -1;

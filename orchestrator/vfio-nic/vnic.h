@@ -242,6 +242,21 @@ struct rx_tally {
 
 void rx_tally_add(struct rx_tally *t, const struct frame_check *fc);
 
+/*
+ * The receiver's progress for the sender's window (--progress PATH): "received=N\n", replaced whole
+ * through PATH.tmp and rename() so a reader never sees half of it. Written at the start (0), after
+ * every RX_PROGRESS_STEP frames, when the receiver goes idle with frames not yet reported, and at the end.
+ */
+#define RX_PROGRESS_STEP 8
+struct rx_progress {
+	const char *path;		/* NULL: no progress file */
+	uint32_t reported;
+	bool started;
+};
+
+/* rx_progress_update() - report @received when it is due (@force: whenever it changed); errors ignored */
+void rx_progress_update(struct rx_progress *p, uint32_t received, bool force);
+
 /* what udp-send and pkt-tx count */
 struct send_tally {
 	uint32_t sent;
