@@ -1757,6 +1757,10 @@ out:
 	alarm(0);
 	image_result_release(&res);
 	umount2(full, MNT_DETACH);
+	if (ret == TEST_PASS) {	/* 300 MiB: the rootfs tarball and the good cache's L1 (kept on a failure) */
+		nl_error_release(&err);
+		fs_remove_tree(dir, &err);
+	}
 	if (saved_copy)
 		setenv("NESTLAB_CACHE", saved_copy, 1);
 	else
