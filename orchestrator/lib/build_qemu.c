@@ -6,7 +6,9 @@
  * and inside whatever rootfs L1 has, with no shared libraries to match, so one build serves both
  * levels. The feature set is QEMU's minimum plus what nestlab uses: KVM and TCG, q35 with intel-iommu,
  * igb/e1000e, vfio-pci, virtio, socket/stream/dgram/tap netdevs. slirp and gio are off because
- * bookworm has no libslirp.a and libmount.a; tools, guest agent and docs are not needed.
+ * bookworm has no libslirp.a and libmount.a; tools, guest agent and docs are not needed. seccomp is on
+ * (libseccomp.a from Debian's libseccomp-dev) so that both levels can run QEMU with `-sandbox on`
+ * (docs/running.md, "Confinement"); --without-default-features would otherwise leave it out.
  *
  * The +ds tarball Debian ships has no bundled meson wheel, and QEMU 10 needs meson >= 1.5 where
  * bookworm has 1.0.1: trixie's meson and python3-pycotap (architecture all) are fetched once into
@@ -42,6 +44,7 @@ static const char *const qemu_configure[] = {
 	"--without-default-features",
 	"--enable-kvm",
 	"--enable-tcg",
+	"--enable-seccomp",
 	"--disable-slirp",
 	"--disable-gio",
 	"--disable-tools",
