@@ -376,9 +376,12 @@ static void resolve_viommu(struct resolver *r, const char *level, const struct s
 	out->scalable_mode = tristate(in->scalable_mode, false);
 	out->aw_bits = in->aw_bits ? in->aw_bits : DEF_AW_BITS;
 	out->drop_map_notify = in->drop_map_notify;
+	out->query_max_entries = in->max_mappings ? in->max_mappings : PLAN_VTD_MAX_ENTRIES_DEFAULT;
+	out->query_max_tables = in->max_tables ? in->max_tables : PLAN_VTD_MAX_TABLES_DEFAULT;
 
 	if (!out->present) {
-		if (in->caching_mode || in->intremap || in->aw_bits || in->scalable_mode || in->drop_map_notify)
+		if (in->caching_mode || in->intremap || in->aw_bits || in->scalable_mode || in->drop_map_notify ||
+		    in->max_mappings || in->max_tables)
 			warn(r, in->loc, "remove them, or set the model to intel",
 			     "%s.viommu.model is none: its other vIOMMU keys have no effect", level);
 		*out = (struct plan_viommu){ .present = false };
@@ -1186,6 +1189,8 @@ static char *viommu_str(const struct plan_guest *g)
 		strbuf_puts(&sb, " (all default)");
 	else if (defaults)
 		strbuf_printf(&sb, " (default: %s)", names.str);
+	strbuf_printf(&sb, "; x-query-vtd-mappings max-entries=%u max-tables=%u", v->query_max_entries,
+		      v->query_max_tables);
 	strbuf_release(&names);
 	return strbuf_detach(&sb);
 }

@@ -67,6 +67,13 @@ enum plan_accel {
 	PLAN_ACCEL_RUNTIME,	/* L2 auto: kvm if kvm_amd or kvm_intel gives L1 a /dev/kvm, else tcg */
 };
 
+/*
+ * Defaults of l*.viommu.max_mappings and max_tables. 262144 mappings (1 GiB of 4 KiB pages) keep a reply near
+ * 24 MB, under the agent's 64 MiB QMP line and shadow.h's SHADOW_EXTENTS_MAX; 16384 tables is QEMU's own default.
+ */
+#define PLAN_VTD_MAX_ENTRIES_DEFAULT 262144u
+#define PLAN_VTD_MAX_TABLES_DEFAULT 16384u
+
 /* intel-iommu in front of a guest (QEMU hw/i386/intel_iommu.c; libvirt <iommu model='intel'>) */
 struct plan_viommu {
 	bool present;			/* false: no vIOMMU (l*.viommu.model none) */
@@ -75,6 +82,12 @@ struct plan_viommu {
 	bool scalable_mode;		/* x-scalable-mode */
 	unsigned aw_bits;		/* aw-bits: 39 or 48 */
 	unsigned drop_map_notify;	/* x-drop-map-notify=N (patched QEMU); 0 = off */
+	/*
+	 * x-query-vtd-mappings limits that nestlab passes to the QEMU emulating this vIOMMU (patches/qemu/0004):
+	 * max-entries (the most mappings listed) and max-tables (the most page tables a walk enters); past
+	 * either, QEMU answers with an error that the shadow check reports
+	 */
+	unsigned query_max_entries, query_max_tables;
 };
 
 /*

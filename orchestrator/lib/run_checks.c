@@ -46,10 +46,15 @@ static void save_text(struct run *r, const char *name, const char *text)
 	run_save(r, rel, text ? text : "", text ? strlen(text) : 0);
 }
 
-/* l0_query() - x-query-vtd-mappings for the NIC on L0's QEMU (source "guest": L1's tables) */
+/*
+ * l0_query() - x-query-vtd-mappings for the NIC on L0's QEMU (source "guest": L1's tables), within
+ * l1.viommu's limits: past them QEMU answers with an error that names the limit (patches/qemu/0004)
+ */
 static int l0_query(struct run *r, const char *source, json_t **result, nl_error_t *err)
 {
-	json_t *args = json_pack("{s:s, s:s}", "device", l0_nic_id(r), "source", source);
+	const struct plan_viommu *v = &r->plan->l1.viommu;
+	json_t *args = json_pack("{s:s, s:s, s:I, s:I}", "device", l0_nic_id(r), "source", source, "max-entries",
+				 (json_int_t)v->query_max_entries, "max-tables", (json_int_t)v->query_max_tables);
 	int ret = vm_qmp(r->vm, "x-query-vtd-mappings", args, result, err);
 
 	json_decref(args);
@@ -225,8 +230,13 @@ static void views_release(struct views *v)
 /* problem() - note a view that could not be collected; it is left out and named in the diagnostics */
 static void problem(struct run *r, struct strbuf *missing, const char *what, nl_error_t *err)
 {
-	run_logf(r, "view %s not collected: %s", what, *err ? (*err)->msg : "?");
-	strbuf_printf(missing, "%s%s: %s", missing->len ? "; " : "", what, *err ? (*err)->msg : "?");
+	/* x-query-vtd-mappings hit max-entries or max-tables (shadow_qmp.c): name the scenario keys */
+	const char *hint = !*err || !shadow_vtd_limit_error((*err)->msg) ? ""
+			   : strstr(what, "L0") ? " (hint: raise l1.viommu.max_mappings or max_tables in the scenario)"
+						: " (hint: raise l2.viommu.max_mappings or max_tables in the scenario)";
+
+	run_logf(r, "view %s not collected: %s%s", what, *err ? (*err)->msg : "?", hint);
+	strbuf_printf(missing, "%s%s: %s%s", missing->len ? "; " : "", what, *err ? (*err)->msg : "?", hint);
 	nl_error_release(err);
 }
 
@@ -292,10 +302,12 @@ static int collect(struct run *r, const char *tag, struct views *v, struct strbu
 	free(text);
 	text = NULL;
 
-	/* L1 QEMU: its walk of L2's tables and its shadow */
+	/* L1 QEMU: its walk of L2's tables and its shadow, within l2.viommu's limits */
 	for (int i = 0; i < 2; i++) {
 		cleanup_free char *cmd = xasprintf("{\"execute\":\"x-query-vtd-mappings\",\"arguments\":{\"device\":\"nic0\","
-						   "\"source\":\"%s\"}}", i ? "shadow" : "guest");
+						   "\"source\":\"%s\",\"max-entries\":%u,\"max-tables\":%u}}",
+						   i ? "shadow" : "guest", plan->l2.viommu.query_max_entries,
+						   plan->l2.viommu.query_max_tables);
 		struct shadow_vtd *dst = i ? &v->l1_shadow : &v->l1_guest;
 
 		if (run_l1_qmp(r, cmd, &text, err) == 0) {

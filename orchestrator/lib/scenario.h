@@ -53,6 +53,10 @@ enum scn_check {
 	SCN_CHECK__COUNT
 };
 
+/* the most that x-query-vtd-mappings accepts for max-entries and max-tables (patches/qemu/0004) */
+#define SCN_VTD_MAX_ENTRIES_LIMIT 1048576u
+#define SCN_VTD_MAX_TABLES_LIMIT 65536u
+
 /* a vIOMMU in front of a guest: intel-iommu properties (QEMU hw/i386/intel_iommu.c) */
 struct scn_viommu {
 	enum scn_viommu_model model;
@@ -62,6 +66,8 @@ struct scn_viommu {
 	enum scn_tristate scalable_mode;
 	/* fault injection: drop the Nth MAP notification (1-based); 0 = unset/off (patched QEMU only) */
 	unsigned drop_map_notify;
+	/* x-query-vtd-mappings limits (patches/qemu/0004) on the QEMU that emulates it; 0 = unset */
+	unsigned max_mappings, max_tables;
 	struct scn_loc loc, caching_mode_loc, intremap_loc, aw_bits_loc, drop_map_notify_loc;
 };
 

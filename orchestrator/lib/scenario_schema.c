@@ -106,6 +106,10 @@ static const struct scn_field viommu_fields[] = {
 	{ "scalable_mode", SCN_FIELD_BOOL, AT(T, scalable_mode), NOLOC, .example = "false" },
 	{ "x_drop_map_notify", SCN_FIELD_UINT, AT(T, drop_map_notify), LOC(T, drop_map_notify_loc), .min = 0,
 	  .max = UINT32_MAX, .example = "3" },
+	{ "max_mappings", SCN_FIELD_UINT, AT(T, max_mappings), NOLOC, .min = 1, .max = SCN_VTD_MAX_ENTRIES_LIMIT,
+	  .example = "262144" },
+	{ "max_tables", SCN_FIELD_UINT, AT(T, max_tables), NOLOC, .min = 1, .max = SCN_VTD_MAX_TABLES_LIMIT,
+	  .example = "16384" },
 };
 #undef T
 static const struct scn_section viommu_section = { viommu_fields, ARRAY_SIZE(viommu_fields), viommu_check };

@@ -321,6 +321,12 @@ int shadow_vfio_stats_parse(struct shadow_vfio_stats *s, const char *text, size_
 int shadow_vtd_parse_json(struct shadow_vtd *v, const json_t *reply, nl_error_t *err);
 /* shadow_vtd_parse_text() - the same from JSON text (one reply, at most SHADOW_TEXT_MAX_BYTES) */
 int shadow_vtd_parse_text(struct shadow_vtd *v, const char *text, size_t len, nl_error_t *err);
+/*
+ * shadow_vtd_limit_error() - @msg quotes x-query-vtd-mappings' error for its max-entries or max-tables limit
+ * (patches/qemu/0004: "... raise 'max-entries' (at most N) ..."); the parsers above give such an error
+ * errnum E2BIG
+ */
+bool shadow_vtd_limit_error(const char *msg);
 void shadow_vtd_release(struct shadow_vtd *v);
 
 /* shadow_translation_parse_json() / _text() - take an x-vtd-translate reply (nothing to release) */

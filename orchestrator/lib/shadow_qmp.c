@@ -8,6 +8,9 @@
  * taken. A reply is untrusted: every member is checked for its JSON type and range, members this code
  * does not know are ignored (a newer QEMU may add some), and a message names the member at fault, e.g.
  * "mappings[3].perm: expected one of none, ro, wo, rw".
+ *
+ * x-query-vtd-mappings stops at its max-entries and max-tables limits with a GenericError that names the
+ * limit; such an error gets errnum E2BIG, so that the caller can say which scenario key raises it.
  */
 #include <errno.h>
 #include <string.h>
@@ -24,7 +27,15 @@ struct member_u64 {
 #define U64(key, type, field) { key, offsetof(type, field), false }
 #define U64_OPT(key, type, field) { key, offsetof(type, field), true }
 
-/* unwrap() - the "return" object of @reply, or an error for {"error": ...} and for what is not an object */
+bool shadow_vtd_limit_error(const char *msg)
+{
+	return msg && (strstr(msg, "raise 'max-entries'") || strstr(msg, "raise 'max-tables'"));
+}
+
+/*
+ * unwrap() - the "return" object of @reply, or an error for {"error": ...} (errnum E2BIG for a limit of
+ * x-query-vtd-mappings; the description is cut at 400 bytes) and for what is not an object
+ */
 static const json_t *unwrap(const json_t *reply, const char *command, nl_error_t *err)
 {
 	const json_t *ret, *error;
@@ -36,8 +47,10 @@ static const json_t *unwrap(const json_t *reply, const char *command, nl_error_t
 		const char *cls = json_string_value(json_object_get(error, "class"));
 		const char *desc = json_string_value(json_object_get(error, "desc"));
 
-		return nl_error(err, 0, "%s: %s: %.200s", command, cls ? cls : "error",
-				desc ? desc : "(no description)"), NULL;
+		nl_error(err, 0, "%s: %s: %.400s", command, cls ? cls : "error", desc ? desc : "(no description)");
+		if (cls && !strcmp(cls, "GenericError") && shadow_vtd_limit_error(desc))
+			(*err)->errnum = E2BIG;	/* set after: nl_error() would append strerror() */
+		return NULL;
 	}
 	ret = json_object_get(reply, "return");
 	if (!ret)

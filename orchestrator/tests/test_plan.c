@@ -127,6 +127,8 @@ static int test_defaults(void)
 
 		CHECK(v->present && v->caching_mode && v->intremap && !v->scalable_mode);
 		CHECK(v->aw_bits == 48 && v->drop_map_notify == 0);
+		CHECK(v->query_max_entries == PLAN_VTD_MAX_ENTRIES_DEFAULT);
+		CHECK(v->query_max_tables == PLAN_VTD_MAX_TABLES_DEFAULT);
 	}
 	CHECK(p->nic.model == SCN_NIC_IGB);
 	CHECK_STR(p->nic.mac, "52:54:00:00:00:02");
@@ -914,7 +916,7 @@ static int test_print_key_lines(void)
 			     "  memory      6G (default)\n");
 	CHECK_CONTAINS(text, "  accel       tcg, -cpu max (auto, the default: no usable KVM at L0 (/dev/kvm plus vmx/svm)): TCG offers AMD SVM+NPT");
 	CHECK_CONTAINS(text, "  vIOMMU      intel-iommu caching-mode=on intremap=on aw-bits=48 x-scalable-mode=off "
-			     "(all default)\n");
+			     "(all default); x-query-vtd-mappings max-entries=262144 max-tables=16384\n");
 	CHECK_CONTAINS(text, "  accel       auto (default), decided in L1 at run time: kvm (-cpu host) if "
 			     "`modprobe kvm_amd`");
 	CHECK_CONTAINS(text, "Device path\n  L0 QEMU igb (netdev dgram, unix /srv/nestlab/run-1/wire-nic.sock <-> peer "
@@ -968,7 +970,8 @@ static int test_print_marks_only_defaults(void)
 	CHECK_CONTAINS(text, "  memory      4G\n  cpus        2 (default)\n");
 	CHECK_CONTAINS(text, "  accel       tcg, -cpu max (set by the scenario): TCG offers");
 	CHECK_CONTAINS(text, "intel-iommu caching-mode=on intremap=on aw-bits=48 x-scalable-mode=off "
-			     "(default: intremap, aw-bits, x-scalable-mode)\n");
+			     "(default: intremap, aw-bits, x-scalable-mode); x-query-vtd-mappings max-entries=262144 "
+			     "max-tables=16384\n");
 	CHECK_CONTAINS(text, "  accel       tcg (set by the scenario)\n");
 	CHECK_CONTAINS(text, "  l2_boot     420s\n");
 	/* L2 fixed to TCG: only the TCG argv is printed */

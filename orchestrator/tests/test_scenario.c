@@ -135,6 +135,7 @@ static int test_good_full_guests(void)
 	CHECK(scn->l1.viommu.model == SCN_VIOMMU_INTEL && scn->l1.viommu.caching_mode == SCN_TRUE);
 	CHECK(scn->l1.viommu.intremap == SCN_FALSE && scn->l1.viommu.aw_bits == 39);
 	CHECK(scn->l1.viommu.scalable_mode == SCN_TRUE && scn->l1.viommu.drop_map_notify == 3);
+	CHECK(scn->l1.viommu.max_mappings == 100 && scn->l1.viommu.max_tables == 50);
 	CHECK(scn->l2.memory_bytes == 1073741824ULL && scn->l2.cpus == 1 && scn->l2.accel == SCN_ACCEL_TCG);
 	CHECK_STR(scn->l2.image, "dpdk");
 	CHECK(strv_len(scn->l2.kernel_args) == 1);
@@ -188,11 +189,11 @@ static int test_good_full_locations(void)
 	CHECK(scn->l1.viommu.loc.line == 16 && scn->l1.viommu.loc.col == 3);
 	CHECK(scn->l1.viommu.caching_mode_loc.line == 18 && scn->l1.viommu.caching_mode_loc.col == 19);
 	CHECK(scn->l1.viommu.drop_map_notify_loc.line == 22);
-	CHECK(scn->workload.traffic.sizes_loc.line == 40 && scn->workload.traffic.sizes_loc.col == 12);
-	CHECK(scn->checks_loc.line == 45 && scn->checks_loc.col == 3);
-	CHECK(scn->expect.stage_loc.line == 49 && scn->expect.stage_loc.col == 10);
-	CHECK(scn->qemu.kind_loc.line == 60 && scn->qemu.kind_loc.col == 11);
-	CHECK(scn->timeouts.loc.line == 51);
+	CHECK(scn->workload.traffic.sizes_loc.line == 42 && scn->workload.traffic.sizes_loc.col == 12);
+	CHECK(scn->checks_loc.line == 47 && scn->checks_loc.col == 3);
+	CHECK(scn->expect.stage_loc.line == 51 && scn->expect.stage_loc.col == 10);
+	CHECK(scn->qemu.kind_loc.line == 62 && scn->qemu.kind_loc.col == 11);
+	CHECK(scn->timeouts.loc.line == 53);
 	return TEST_PASS;
 }
 
@@ -388,6 +389,8 @@ BAD(test_bad_connect_qemu, "bad-connect-qemu.yaml", 4, 12, 1, "l0.connect is a l
 BAD(test_bad_viommu_none, "bad-viommu-none.yaml", 5, 5, 1, "l2.viommu.caching_mode is set, but l2.viommu.model is none")
 BAD(test_bad_checks_dup, "bad-checks-dup.yaml", 2, 27, 1, "checks: traffic is listed twice (first at 2:10)")
 BAD(test_bad_sizes, "bad-sizes.yaml", 4, 12, 1, "the minimum 1514 is larger than the maximum 60")
+BAD(test_bad_max_mappings, "bad-max-mappings.yaml", 4, 19, 1,
+    "l2.viommu.max_mappings: 2000000 is out of range; hint: use a value from 1 to 1048576")
 
 /* all problems of a file are reported at once, in file order */
 static int test_bad_several(void)
@@ -589,6 +592,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_bad_viommu_none),
 	TEST_CASE(test_bad_checks_dup),
 	TEST_CASE(test_bad_sizes),
+	TEST_CASE(test_bad_max_mappings),
 	TEST_CASE(test_bad_several),
 	TEST_CASE(test_bad_many),
 	TEST_CASE(test_bad_nul_byte),

@@ -10,6 +10,8 @@
  *                         at a receive buffer's IOVA after L2 unmapped it: the write must be blocked
  *   nested-igb-drop-map   x-drop-map-notify=100 in L1's QEMU: the shadow check is `not ok`, its
  *                         diagnostic names an IOVA and the level where the views part, exit status 1
+ *   nested-igb-walk-limits x-query-vtd-mappings limited to 8 mappings and 1 page table on L1's QEMU: the
+ *                         shadow check is `not ok` and quotes QEMU's max-entries and max-tables errors
  * NESTLAB_QUICK=1 skips them (a development loop on the unit tests); the skip says so.
  */
 #include <stdlib.h>
@@ -187,10 +189,47 @@ out:
 	return ret;
 }
 
+/*
+ * test_walk_limits_refused() - L1's QEMU refuses x-query-vtd-mappings past max-entries and max-tables, and
+ * the run ends with a failed shadow check that says which limit and how to raise it (patches/qemu/0004)
+ */
+static int test_walk_limits_refused(void)
+{
+	static const char *const needles[] = {
+		"has more than max-entries (8) mappings", "raise 'max-entries'",
+		"stopped at max-tables (1 tables)", "raise 'max-tables'",
+	};
+	struct run_result r = { 0 };
+	const char *nok;
+	int ret = TEST_FAIL;
+
+	if (quick())
+		return test_skip("NESTLAB_QUICK is set: the end-to-end scenario run is skipped");
+	if (run_scenario("nested-igb-walk-limits", &r) < 0 || !r.tap)
+		goto out;
+	nok = tap_line(r.tap, "not ok", "shadow consistency");
+	if (r.status != 1 || !nok || strstr(r.tap, "Bail out!")) {
+		test_diag("expected exit status 1 and `not ok ... shadow consistency`");
+		show(&r);
+		goto out;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(needles); i++)
+		if (!strstr(nok, needles[i])) {
+			test_diag("the shadow diagnostic lacks \"%s\"", needles[i]);
+			show(&r);
+			goto out;
+		}
+	ret = TEST_PASS;
+out:
+	run_result_release(&r);
+	return ret;
+}
+
 static const struct test_case tests[] = {
 	TEST_CASE(test_nested_igb),
 	TEST_CASE(test_nested_igb_vfio),
 	TEST_CASE(test_drop_map_is_caught),
+	TEST_CASE(test_walk_limits_refused),
 };
 
 int main(void)

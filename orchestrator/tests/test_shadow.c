@@ -9,6 +9,7 @@
  * the kernel's and QEMU's formats from the captured mappings. Large pages, garbage and corner cases are
  * built in the tests.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -445,6 +446,42 @@ static int test_vtd_text_errors(void)
 
 		CHECK(shadow_vtd_parse_text(&v, bad[i].text, strlen(bad[i].text), &err) < 0);
 		CHECK_CONTAINS(err->msg, bad[i].message);
+		shadow_vtd_release(&v);
+	}
+	return TEST_PASS;
+}
+
+/*
+ * test_vtd_limit_errors() - x-query-vtd-mappings' errors for its limits (patches/qemu/0004, as QEMU words them)
+ * come through whole, with errnum E2BIG; other errors do not get it
+ */
+static int test_vtd_limit_errors(void)
+{
+	static const char *const limits[] = {
+		"{\"error\": {\"class\": \"GenericError\", \"desc\": \"Device 'nic0' has more than max-entries (8) "
+		"mappings in its shadow IOVA tree; raise 'max-entries' (at most 1048576) to list them all\"}}",
+		"{\"error\": {\"class\": \"GenericError\", \"desc\": \"The walk of the I/O page tables of device "
+		"'nic0' stopped at max-tables (1 tables): they are very sparse or loop; raise 'max-tables' (at most "
+		"65536) to walk further\"}}",
+	};
+	static const char other[] = "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter "
+				    "'max-entries' must be between 1 and 1048576 (default 65536)\"}}";
+	struct shadow_vtd v = { 0 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
+		cleanup_error nl_error_t err = NULL;
+
+		CHECK(shadow_vtd_parse_text(&v, limits[i], strlen(limits[i]), &err) < 0);
+		CHECK(err->errnum == E2BIG && shadow_vtd_limit_error(err->msg));
+		CHECK_CONTAINS(err->msg, i ? "to walk further" : "to list them all");	/* not cut short */
+		CHECK(!strstr(err->msg, strerror(E2BIG)));
+		shadow_vtd_release(&v);
+	}
+	{
+		cleanup_error nl_error_t err = NULL;
+
+		CHECK(shadow_vtd_parse_text(&v, other, strlen(other), &err) < 0);
+		CHECK(err->errnum == 0 && !shadow_vtd_limit_error(err->msg));
 		shadow_vtd_release(&v);
 	}
 	return TEST_PASS;
@@ -1203,6 +1240,7 @@ static const struct test_case tests[] = {
 	TEST_CASE(test_vtd_real_replies),
 	TEST_CASE(test_vtd_json_forms),
 	TEST_CASE(test_vtd_text_errors),
+	TEST_CASE(test_vtd_limit_errors),
 	TEST_CASE(test_translation_replies),
 	TEST_CASE(test_ram_layout),
 	TEST_CASE(test_check_all_agree),
