@@ -1222,6 +1222,8 @@ static void format_l0(struct strbuf *sb, const struct plan *p)
 	else
 		kv(sb, "backend", "qemu: L0 runs QEMU itself, QMP %s", p->l1_qmp_sock);
 	kv(sb, "QEMU", "%s", p->qemu_binary);
+	kv(sb, "sandbox", "-sandbox %s (%s)", PLAN_QEMU_SANDBOX,
+	   p->backend == SCN_BACKEND_LIBVIRT ? "libvirt, qemu.conf seccomp_sandbox = 1" : "on the argv below");
 	kv(sb, "firmware", "%s", firmware);
 	kv(sb, "/dev/kvm", "%s", p->host_has_kvm ? "usable" : "not usable: L1 runs under TCG");
 	kv(sb, "run dir", "%s", p->run_dir);

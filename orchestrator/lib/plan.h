@@ -68,6 +68,12 @@ enum plan_accel {
 };
 
 /*
+ * QEMU's seccomp filter at both levels (-sandbox; libvirt's qemu.conf seccomp_sandbox = 1 gives L0's QEMU
+ * the same): the default deny list plus obsolete, elevateprivileges, spawn and resourcecontrol
+ */
+#define PLAN_QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+
+/*
  * Defaults of l*.viommu.max_mappings and max_tables. 262144 mappings (1 GiB of 4 KiB pages) keep a reply near
  * 24 MB, under the agent's 64 MiB QMP line and shadow.h's SHADOW_EXTENTS_MAX; 16384 tables is QEMU's own default.
  */

@@ -10,6 +10,7 @@
  *     cannot work with kernel-irqchip=on, please use 'split|off'." TCG needs no irqchip option;
  *   - `-accel kvm -cpu host`, or `-accel tcg -cpu max` (AMD SVM+NPT, so kvm_amd loads one level down);
  *   - `-nodefaults -no-user-config -display none`: nothing QEMU would add by itself;
+ *   - `-sandbox PLAN_QEMU_SANDBOX`: QEMU's seccomp filter at every level (push_machine());
  *   - the NIC is pinned at 00:02.0 (bus=pcie.0,addr=0x2) so that the next level knows its BDF;
  *   - consoles and agent channels are unix sockets (`-chardev socket,...,server=on,wait=off`), the
  *     monitor is QMP (`-qmp unix:...`), trace output goes to `-D FILE`.
@@ -91,6 +92,12 @@ static char *memory_arg(uint64_t bytes)
  *
  * kernel-irqchip=split only with KVM, an intel-iommu and intremap=on (QEMU refuses the in-kernel
  * irqchip then); under TCG there is no kernel irqchip to choose.
+ *
+ * -sandbox (QEMU's seccomp filter, system/qemu-seccomp.c; docs/running.md "Confinement"): the default
+ * set plus every optional deny. Nothing nestlab asks of QEMU needs an exception: no helper processes
+ * (socket and dgram netdevs, no tap scripts, no -daemonize: spawn), no -runas or -chroot
+ * (elevateprivileges), no thread pinning or priorities (resourcecontrol); vfio-pci, KVM, the QMP commands
+ * of patches/qemu and the trace file are plain ioctl/mmap/socket/file work that the filter allows.
  */
 static void push_machine(char ***argv, const struct plan_guest *g, bool kvm, char *const *firmware)
 {
@@ -105,6 +112,7 @@ static void push_machine(char ***argv, const struct plan_guest *g, bool kvm, cha
 	strv_push(argv, "-nodefaults");
 	strv_push(argv, "-no-user-config");
 	push_opt(argv, "-display", "none");
+	push_opt(argv, "-sandbox", PLAN_QEMU_SANDBOX);
 	for (size_t i = 0; firmware && firmware[i]; i++)
 		push_opt(argv, "-L", firmware[i]);
 }

@@ -664,6 +664,8 @@ static int stage_l2(struct run *r, nl_error_t *err)
 	run_point(r, true, r->ms_l2_boot, NULL, NULL, "L2 up: agent ready %.1f s after its QEMU started (%s in L1, "
 		  "guest uptime %.1f s)", r->ms_l2_boot / 1000.0, r->l2_kvm ? "KVM" : "TCG", ready.uptime_ms / 1000.0);
 	agent_client_ready_release(&ready);
+	if (run_check_confinement(r, err) < 0)
+		return -1;
 	/* the per-page shadow trace events, now that L2 has booted (plan_qemu.c) */
 	for (size_t i = 0; plan_l2_runtime_trace_events[i]; i++) {
 		cleanup_free char *cmd = xasprintf("{\"execute\":\"trace-event-set-state\",\"arguments\":"

@@ -85,6 +85,47 @@ int run_l0_mapped_pages(struct run *r, uint64_t *pages, nl_error_t *err)
 	return 0;
 }
 
+/* ---- QEMU confinement (docs/running.md, "What runs as root") ---------------------------------------- */
+
+/* seccomp_mode() - the "Seccomp:" value of a /proc/PID/status text (0 none, 1 strict, 2 filter), or -1 */
+static int seccomp_mode(const char *status)
+{
+	const char *p = status ? strstr(status, "\nSeccomp:") : NULL;
+
+	return p ? atoi(p + strlen("\nSeccomp:")) : -1;
+}
+
+int run_check_confinement(struct run *r, nl_error_t *err)
+{
+	pid_t l0_pid = vm_qemu_pid(r->vm);
+	cleanup_free char *l0_path = xasprintf("/proc/%d/status", (int)l0_pid);
+	cleanup_free char *l1_path = xasprintf("/proc/%ld/status", r->l2_qemu_pid);
+	cleanup_free char *l0_status = l0_pid > 0 ? read_file_text(l0_path) : NULL;
+	cleanup_free char *l1_status = NULL, *msg = NULL;
+	uint64_t t0 = now_ms();
+	size_t len = 0;
+	int l0_mode = seccomp_mode(l0_status), l1_mode;
+
+	if (agent_client_read_file(r->agent, 1, l1_path, 0, 30000, &l1_status, &len, err) < 0) {
+		if ((*err)->errnum == EINTR)
+			return -1;
+		msg = xasprintf("L1's QEMU: cannot read %s: %s", l1_path, (*err)->msg);
+		nl_error_release(err);
+	}
+	save_text(r, "confinement-l0-qemu-status.txt", l0_status);
+	save_text(r, "confinement-l1-qemu-status.txt", l1_status);
+	l1_mode = seccomp_mode(l1_status);
+	if (!msg && (l0_mode != 2 || l1_mode != 2))
+		msg = xasprintf("expected Seccomp: 2 (a filter, from -sandbox on) in /proc/PID/status; L0's QEMU (pid %d) "
+				"has %d, L1's QEMU (pid %ld) has %d (-1: not readable); is QEMU built with seccomp "
+				"(build_qemu.c) and does the plan pass -sandbox on?", (int)l0_pid, l0_mode,
+				r->l2_qemu_pid, l1_mode);
+	run_point(r, !msg, now_ms() - t0, msg, "checks/confinement-l0-qemu-status.txt",
+		  "QEMU confined: seccomp filter on L0's QEMU (pid %d) and L1's QEMU (pid %ld)", (int)l0_pid,
+		  r->l2_qemu_pid);
+	return 0;
+}
+
 /* ---- b: IOMMU in use ---------------------------------------------------------------------------- */
 
 int run_check_iommu_in_use(struct run *r, nl_error_t *err)

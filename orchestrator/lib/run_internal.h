@@ -114,6 +114,11 @@ int run_check_iommu_in_use(struct run *r, nl_error_t *err);
 int run_check_shadow(struct run *r, nl_error_t *err);
 int run_check_unmap(struct run *r, nl_error_t *err);
 int run_check_faults(struct run *r, bool after_l2, nl_error_t *err);
+/*
+ * run_check_confinement() - the TAP point "QEMU confined": L0's QEMU and L1's QEMU (read through the agent)
+ * run under a seccomp filter (/proc/PID/status "Seccomp: 2", from -sandbox on); -1 only when interrupted
+ */
+int run_check_confinement(struct run *r, nl_error_t *err);
 /* run_l0_mapped_pages() - pages L0's vIOMMU finds in L1's tables for the NIC (x-query-vtd-mappings) */
 int run_l0_mapped_pages(struct run *r, uint64_t *pages, nl_error_t *err);
 

@@ -7,9 +7,12 @@
  * nestlab, no daemon. For it nestlab first
  * writes ROOT/etc/qemu.conf with the settings that work on this machine (feasibility PLATFORM.md):
  * QEMU runs as root, no dynamic ownership, no security driver, no cgroups, no namespaces, and QEMU's
- * stdio to a file (else libvirt wants virtlogd). Debian's libvirt looks the user "libvirt-qemu" up before
- * it reads qemu.conf; when it is missing and nestlab runs as root, nestlab creates it (useradd -r), the
- * way libvirt-daemon-system's postinst would, and says so on stderr.
+ * stdio to a file (else libvirt wants virtlogd). seccomp_sandbox = 1: libvirt 9.0 then starts QEMU with
+ * "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny" (PLAN_QEMU_SANDBOX)
+ * when QEMU reports the sandbox option, which the seccomp build (build_qemu.c) does; that filter is the
+ * one confinement L0's QEMU keeps while it runs as root (docs/running.md). Debian's libvirt looks the
+ * user "libvirt-qemu" up before it reads qemu.conf; when it is missing and nestlab runs as root, nestlab
+ * creates it (useradd -r), the way libvirt-daemon-system's postinst would, and says so on stderr.
  *
  * Event loop: libvirt needs an event implementation registered before the first connection, and the
  * embedded driver needs it to run (monitor I/O, process events). nestlab registers libvirt's default
@@ -76,7 +79,8 @@ static const char qemu_conf[] =
 	"security_driver = \"none\"\n"
 	"cgroup_controllers = [ ]\n"
 	"namespaces = [ ]\n"
-	"stdio_handler = \"file\"\n";
+	"stdio_handler = \"file\"\n"
+	"seccomp_sandbox = 1\n";
 
 struct vm_libvirt {
 	virConnectPtr conn;

@@ -245,6 +245,9 @@ static int test_l2_accel_variants(void)
 	CHECK_STR(argv_value(kvm, "-smp", ""), "1");
 	CHECK(argv_index(kvm, "-nodefaults") > 0 && argv_index(kvm, "-no-user-config") > 0);
 	CHECK_STR(argv_value(kvm, "-display", ""), "none");
+	/* L1's QEMU runs as root in L1: its seccomp filter with every optional deny (docs/running.md) */
+	CHECK_STR(argv_value(kvm, "-sandbox", ""), "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+	CHECK_STR(argv_value(tcg, "-sandbox", ""), "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 	CHECK_STR(argv_value(kvm, "-serial", ""), "/dev/ttyS1");
 	CHECK_STR(argv_value(kvm, "-qmp", ""), "unix:/run/nestlab/l2-qmp.sock,server=on,wait=off");
 	CHECK_STR(argv_value(kvm, "-D", ""), "/run/nestlab/l2-qemu.log");
@@ -753,6 +756,7 @@ static int test_l0_qemu_argv(void)
 	CHECK_STR(argv_value(argv, "-M", ""), "q35");
 	CHECK(argv_value(argv, "-accel", "tcg") && argv_value(argv, "-cpu", "max"));
 	CHECK_STR(argv_value(argv, "-m", ""), "6G");
+	CHECK_STR(argv_value(argv, "-sandbox", ""), "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 	CHECK_STR(argv_value(argv, "-L", ""), "/usr/share/seabios");
 	CHECK(argv_value(argv, "-netdev", "dgram,id=net0,local.type=unix,local.path=/srv/nestlab/run-1/wire-nic.sock,"
 					  "remote.type=unix,remote.path=/srv/nestlab/run-1/wire-peer.sock"));
@@ -912,6 +916,8 @@ static int test_print_key_lines(void)
 			     "              to L2: vfio-pci (default)\n");
 	CHECK_CONTAINS(text, "  backend     libvirt (default), qemu:///embed?root=/run/nestlab/run-a1b2c3/libvirt (default)\n");
 	CHECK_CONTAINS(text, "  firmware    -L /usr/share/seabios -L /usr/share/qemu\n");
+	CHECK_CONTAINS(text, "  sandbox     -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny "
+			     "(libvirt, qemu.conf seccomp_sandbox = 1)\n");
 	CHECK_CONTAINS(text, "\nL1  guest of L0, run by L0's QEMU\n  machine     q35 (default)\n"
 			     "  memory      6G (default)\n");
 	CHECK_CONTAINS(text, "  accel       tcg, -cpu max (auto, the default: no usable KVM at L0 (/dev/kvm plus vmx/svm)): TCG offers AMD SVM+NPT");

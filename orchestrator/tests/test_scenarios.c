@@ -5,7 +5,7 @@
  * No fakes: the binary under test ($NESTLAB_BIN) builds what the cache lacks (QEMU, Linux, images;
  * tens of minutes on a fresh machine, seconds when cached), boots L1 under libvirt's embedded driver,
  * L2 inside it, and runs the checks. Each case reads the TAP the run printed.
- *   nested-igb            every TAP point ok, exit status 0
+ *   nested-igb            every TAP point ok (QEMU confined by seccomp at both levels among them), exit status 0
  *   nested-igb-vfio       the same with nestlab's userspace VFIO driver in L2; check d also points the NIC
  *                         at a receive buffer's IOVA after L2 unmapped it: the write must be blocked
  *   nested-igb-drop-map   x-drop-map-notify=100 in L1's QEMU: the shadow check is `not ok`, its
@@ -138,7 +138,7 @@ static int expect_all_ok(const char *name, const char *const *points)
 static int test_nested_igb(void)
 {
 	return expect_all_ok("nested-igb", (const char *const[]){ "traffic L0->L2", "traffic L2->L0", "IOMMU in use",
-								  "shadow consistency", "after unmap",
+								  "QEMU confined", "shadow consistency", "after unmap",
 								  "no unexpected DMAR faults", NULL });
 }
 

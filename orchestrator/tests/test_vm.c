@@ -8,9 +8,9 @@
  * child on the socket, console_capture_start()) and waits for the kernel's first lines in that log (the
  * guest then panics for want of a root filesystem, which does not matter here; a TCG boot costs seconds,
  * so the raw-QEMU test stops at "running"). Then the VM is stopped; afterwards /proc must hold no QEMU of
- * that VM. The libvirt test also checks vm_teardown_all(), the path the CLI takes on Ctrl-C. On both
- * backends a QMP call to a QEMU stopped with SIGSTOP must fail at the VM's QMP deadline instead of waiting
- * for ever.
+ * that VM. The libvirt test also checks vm_teardown_all(), the path the CLI takes on Ctrl-C. Both backends
+ * must start QEMU under its seccomp filter (-sandbox on; "Seccomp: 2" in /proc/PID/status), and a QMP call
+ * to a QEMU stopped with SIGSTOP must fail at the VM's QMP deadline instead of waiting for ever.
  *
  * Needs: qemu-system-x86_64 and a kernel in /boot (both backends), root and libvirt's QEMU driver
  * (libvirt). What is missing makes the test skip with the reason.
@@ -274,6 +274,20 @@ static int test_backend_for(void)
 	return TEST_PASS;
 }
 
+/* seccomp_filtered() - /proc/@pid/status says "Seccomp: 2": QEMU runs under its -sandbox filter */
+static bool seccomp_filtered(pid_t pid)
+{
+	cleanup_free char *path = xasprintf("/proc/%d/status", (int)pid);
+	cleanup_free char *status = read_file_text(path);
+	const char *p = status ? strstr(status, "\nSeccomp:") : NULL;
+
+	if (!p || atoi(p + strlen("\nSeccomp:")) != 2) {
+		test_diag("QEMU pid %d: no seccomp filter (%s)", (int)pid, p ? p + 1 : "no Seccomp line");
+		return false;
+	}
+	return true;
+}
+
 /* skip_reason() - why the real-QEMU tests cannot run here, or NULL */
 static const char *skip_reason(bool need_libvirt)
 {
@@ -316,7 +330,7 @@ static int test_qemu_backend(void)
 	test_diag("raw QEMU started paused in %llu ms, pid %d", (unsigned long long)(now_ms() - t0),
 		  (int)vm_qemu_pid(vm));
 	pid = vm_qemu_pid(vm);
-	if (vm_registry_count() != 1 || check_paused_vm(&r, vm, false) != TEST_PASS)
+	if (vm_registry_count() != 1 || !seccomp_filtered(pid) || check_paused_vm(&r, vm, false) != TEST_PASS)
 		goto out;
 	t0 = now_ms();
 	if (vm_stop(vm, 5000, &err) < 0) {
@@ -453,8 +467,10 @@ static int test_libvirt_backend(void)
 	conf_path = xasprintf("%s/etc/qemu.conf", r.plan->connect + 19);
 	conf = read_file_text(conf_path);
 	CHECK_CONTAINS(conf, "stdio_handler = \"file\"");
+	CHECK_CONTAINS(conf, "seccomp_sandbox = 1");
 	pid = vm_qemu_pid(vm);
 	CHECK(pid > 0 && qemu_processes_named(guest_arg) == 1);
+	CHECK(seccomp_filtered(pid));	/* libvirt passed -sandbox on (qemu.conf seccomp_sandbox) */
 	if (check_paused_vm(&r, vm, true) != TEST_PASS)
 		goto out;
 	t0 = now_ms();
