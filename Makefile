@@ -202,7 +202,7 @@ $(BUILD)/tests/nestlab-agent-hostile: $(BUILD)/tests/hostile_agent.o $(BUILD)/li
 		$(BUILD)/lib/util.o $(BUILD)/lib/error.o
 	$(CC) $(CFLAGS) -static -o $@ $^
 
-$(BUILD)/tests/test_hostile: | $(BUILD)/tests/nestlab-agent-hostile $(BUILD)/nestlab
+$(BUILD)/tests/test_hostile $(BUILD)/tests/slow/test_hostile_run: | $(BUILD)/tests/nestlab-agent-hostile $(BUILD)/nestlab
 
 -include $(BUILD)/tests/hostile_agent.d
 
