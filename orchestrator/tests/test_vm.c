@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "fs.h"
 #include "loop.h"
 #include "peer.h"
 #include "plan.h"
@@ -76,6 +77,10 @@ static void remove_tree(const char *path)
 }
 
 /* run_init() - run directory, loop, plan for @backend, peer (the far end of the NIC's wire), qcow2 overlay */
+/* the QEMU (and its -L directories, ':'-separated) that run_init() plans for: the host's unless a test says */
+static const char *run_qemu = HOST_QEMU;
+static const char *run_firmware;
+
 static int run_init(struct run *r, const char *backend)
 {
 	cleanup_error nl_error_t err = NULL;
@@ -99,7 +104,8 @@ static int run_init(struct run *r, const char *backend)
 		goto fail;
 	env = (struct plan_env){
 		.run_dir = r->dir, .run_id = strrchr(r->dir, '-') + 1, .cache_dir = r->dir,
-		.qemu_binary = HOST_QEMU, .l1_kernel = r->kernel, .l1_image = "/nonexistent/l1.img",
+		.qemu_binary = run_qemu, .firmware_dir = run_firmware, .l1_kernel = r->kernel,
+		.l1_image = "/nonexistent/l1.img",
 	};
 	libvirt_root = xasprintf("%s/libvirt", r->dir);	/* a run's private directory (runstate.h) does the same */
 	env.libvirt_root = libvirt_root;
@@ -541,12 +547,84 @@ out:
 	return ret;
 }
 
+/*
+ * test_nestlab_qemu() - the QEMU that nestlab builds (the cache's current one; skipped until there is one):
+ * it starts under its seccomp filter (built with seccomp, -sandbox on from the plan), and
+ * x-query-vtd-mappings (patches/qemu/0004) takes max-entries and max-tables and checks their range. The
+ * build before this change had neither: "-sandbox support is not enabled", "Parameter 'max-entries' is
+ * unexpected".
+ */
+static int test_nestlab_qemu(void)
+{
+	cleanup_error nl_error_t err = NULL, cache_err = NULL;
+	cleanup_vm struct vm *vm = NULL;
+	cleanup_free char *cache = fs_cache_dir(&cache_err);
+	cleanup_free char *qemu = cache ? xasprintf("%s/qemu/current/qemu-system-x86_64", cache) : NULL;
+	const char *why = skip_reason(false);
+	json_t *args, *res = NULL;
+	struct run r;
+	int rc, ret = TEST_FAIL;
+
+	if (why)
+		return test_skip("%s", why);
+	if (!qemu || access(qemu, X_OK) != 0)
+		return test_skip("no QEMU built by nestlab in the cache yet (nestlab build qemu)");
+	run_qemu = qemu;
+	run_firmware = "/usr/share/seabios:/usr/share/qemu";
+	rc = run_init(&r, "qemu");
+	run_qemu = HOST_QEMU;
+	run_firmware = NULL;
+	if (rc < 0)
+		goto out;
+	vm = vm_new(vm_backend_for(r.plan->backend), "L1");
+	vm->start_paused = true;
+	if (vm_start(vm, r.plan, &err) < 0) {
+		test_diag("%s", err->msg);
+		goto out;
+	}
+	if (!seccomp_filtered(vm_qemu_pid(vm)))
+		goto out;
+	args = json_pack("{s:s, s:i}", "device", "nic0", "max-entries", 0);
+	rc = vm_qmp(vm, "x-query-vtd-mappings", args, NULL, &err);
+	json_decref(args);
+	if (rc == 0 || !strstr(err->msg, "Parameter 'max-entries' must be between 1 and 1048576")) {
+		test_diag("max-entries 0: %s", rc == 0 ? "accepted" : err->msg);
+		goto out;
+	}
+	nl_error_release(&err);
+	/* DMA remapping is off before a guest enables it: an empty walk, within any limits */
+	args = json_pack("{s:s, s:s, s:i, s:i}", "device", "nic0", "source", "guest", "max-entries", 1, "max-tables", 1);
+	rc = vm_qmp(vm, "x-query-vtd-mappings", args, &res, &err);
+	json_decref(args);
+	if (rc < 0) {
+		test_diag("%s", err->msg);
+		goto out;
+	}
+	rc = json_array_size(json_object_get(res, "mappings")) == 0 ? 0 : -1;
+	json_decref(res);
+	if (rc < 0) {
+		test_diag("mappings while DMA remapping is off");
+		goto out;
+	}
+	if (vm_stop(vm, 5000, &err) < 0) {
+		test_diag("%s", err->msg);
+		goto out;
+	}
+	ret = TEST_PASS;
+out:
+	vm_free(vm);
+	vm = NULL;
+	run_release(&r);
+	return ret;
+}
+
 static const struct test_case tests[] = {
 	TEST_CASE(test_backend_for),
 	TEST_CASE(test_qemu_backend),
 	TEST_CASE(test_qemu_start_failure),
 	TEST_CASE(test_libvirt_backend),
 	TEST_CASE(test_qemu_qmp_deadline),
+	TEST_CASE(test_nestlab_qemu),
 };
 
 int main(void)
