@@ -282,13 +282,15 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct hostile h = { .fd = -1, .flood_left = HOSTILE_FLOOD_DEFAULT };
-	bool consoles = true;
+	bool consoles = true, is_port = false;
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGCHLD, SIG_IGN);
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--port") && i + 1 < argc)
+		if (!strcmp(argv[i], "--port") && i + 1 < argc) {
 			h.fd = open(argv[++i], O_RDWR | O_NOCTTY | O_CLOEXEC);
+			is_port = true;
+		}
 		else if (!strcmp(argv[i], "--fd") && i + 1 < argc)
 			h.fd = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--flood-bytes") && i + 1 < argc)
@@ -324,9 +326,9 @@ int main(int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			if (h.fd == 0 || n == 0)
-				return 0;
-			sleep(1);	/* a virtio port without a host side: try again */
+			if (!is_port)
+				return 0;	/* the socketpair's other end is gone */
+			sleep(1);	/* a virtio port reads end of file while the host side is not connected */
 			continue;
 		}
 		agent_decoder_feed(&h.dec, buf, (size_t)n);
