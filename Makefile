@@ -2,13 +2,20 @@
 #
 # nestlab: nested device assignment test appliance.
 #
-#   make                      build the nestlab CLI (build/nestlab)
+#   make                      build the nestlab CLI (build/nestlab) and the guest binaries
 #   make check                the tests through automake's tap-driver.sh; last line "N passed, N failed, N skipped"
 #   make check-slow           the slow tier: end-to-end tests too long for make check (three runs at once)
-#   make scenario-NAME        run scenarios/NAME.yaml end to end (e.g. make scenario-nested-igb)
+#   make check-fresh          the slowest tier: the README's first command in a fresh Debian 12 root
+#   make scenario-NAME        run scenarios/NAME.yaml end to end (e.g. make scenario-nested-igb);
+#                             RUN_FLAGS adds options to `nestlab run` (e.g. RUN_FLAGS=--no-setup)
 #   make fuzz                 run the libFuzzer targets (FUZZ_SECONDS each, default 600)
 #   make deps                 install the Debian packages listed in orchestrator/packages.txt (as root)
 #   make build                patched QEMU and Linux from source, cached by content (build-qemu, build-linux)
+#   make images               the L1 and L2 images, cached by content
+#
+# Every target above except deps first runs deps (which installs only what is missing: one dpkg-query
+# when nothing is), then does its work in a new make: on a fresh machine pkg-config and the -dev packages
+# do not exist when this make starts, so nothing here asks pkg-config before deps has run.
 #
 # Build outputs of the orchestrator itself go to build/ (ignored by git); QEMU, Linux, images and
 # sources go to the cache ($(NESTLAB_CACHE), default ~/.cache/nestlab), keyed by content.
@@ -20,10 +27,17 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DNESTLAB_VERSION='"$(VERSION)"' \
-             -ffile-prefix-map=$(CURDIR)=. -Iorchestrator/lib $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-TAP_DRIVER := $(firstword $(wildcard /usr/share/automake-*/tap-driver.sh))
+             -ffile-prefix-map=$(CURDIR)=. -Iorchestrator/lib $(PKG_CFLAGS)
 FUZZ_SECONDS ?= 600
+
+# pkg-config is asked when a recipe first needs its answer, once per make (the $(eval) keeps it), so a
+# make that only runs deps never asks; when it fails, make stops and says what to do.
+pkgconf = $(call pkgconf_or_stop,$(shell pkg-config $(1) $(PKGS) 2>/dev/null || echo PKG-CONFIG-FAILED))
+pkgconf_or_stop = $(if $(filter PKG-CONFIG-FAILED,$(1)),$(error pkg-config $(PKGS) failed: \
+                  pkg-config or a -dev package is missing; run `make deps` as root (plain `make` does too)),$(1))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(call pkgconf,--cflags))$(PKG_CFLAGS)
+LDLIBS = $(eval LDLIBS := $$(call pkgconf,--libs))$(LDLIBS)
+TAP_DRIVER = $(firstword $(wildcard /usr/share/automake-*/tap-driver.sh))
 
 LIB_SRCS  := $(sort $(wildcard orchestrator/lib/*.c))
 CLI_SRCS  := $(sort $(wildcard orchestrator/cli/*.c))
@@ -34,12 +48,20 @@ CLI_OBJS  := $(CLI_SRCS:orchestrator/%.c=$(BUILD)/%.o)
 TESTS     := $(TEST_SRCS:orchestrator/tests/%.c=$(BUILD)/tests/%)
 FUZZERS   := $(FUZZ_SRCS:orchestrator/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all check unit-check check-slow slow-check fuzz deps clean scenario-% build-% images build build-qemu build-linux
+PROGRAMS  := $(BUILD)/nestlab $(BUILD)/nestlab-agent $(BUILD)/nestlab-vfio-nic
+
+.PHONY: all programs check unit-check check-slow slow-check check-fresh fresh-check fuzz fuzz-run deps clean \
+        scenario-% build-% images build build-qemu build-linux
 .SUFFIXES:
 .DELETE_ON_ERROR:
 .SECONDARY:
+.DEFAULT_GOAL := all
 
-all: $(BUILD)/nestlab
+# The targets people type: deps, then a new make for the work (see the top of this file).
+all: deps
+	@$(MAKE) --no-print-directory programs
+
+programs: $(PROGRAMS)
 
 $(BUILD)/%.o: orchestrator/%.c
 	@mkdir -p $(@D)
@@ -65,7 +87,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/test.o $(BUILD)/li
 check: deps
 	@$(MAKE) --no-print-directory unit-check
 
-unit-check: $(TESTS) $(BUILD)/nestlab $(BUILD)/nestlab-agent $(BUILD)/nestlab-vfio-nic
+unit-check: $(TESTS) $(PROGRAMS)
 	@test -n "$(TAP_DRIVER)" || { echo "tap-driver.sh not found: install automake (make deps)" >&2; exit 1; }
 	@mkdir -p $(BUILD)/test-results; rm -f $(BUILD)/test-results/*.trs
 	@for t in $(TESTS); do \
@@ -75,14 +97,15 @@ unit-check: $(TESTS) $(BUILD)/nestlab $(BUILD)/nestlab-agent $(BUILD)/nestlab-vf
 			--trs-file $(BUILD)/test-results/$$n.trs --color-tests no --enable-hard-errors yes \
 			--expect-failure no -- $$t; \
 	done
-	@cat $(BUILD)/test-results/*.trs | $(SUMMARY)
+	@cat $(BUILD)/test-results/*.trs | $(call summary,$(BUILD)/test-results)
 
-SUMMARY = awk ' \
+# summary() - the last line of a tier from the .trs files on stdin; $(1): where the logs are
+summary = awk ' \
 		/^:test-result: PASS/ { pass++ } \
 		/^:test-result: (FAIL|XPASS|ERROR)/ { fail++ } \
 		/^:test-result: SKIP/ { skip++ } \
 		/^:test-result: XFAIL/ { xfail++ } \
-		END { if (fail) print "failed: see $(BUILD)/test-results/*.log"; \
+		END { if (fail) print "failed: see $(1)/*.log"; \
 		      printf "%d passed, %d failed, %d skipped", pass, fail, skip; \
 		      if (xfail) printf ", %d expected failures", xfail; \
 		      printf "\n"; exit fail != 0 }'
@@ -101,7 +124,7 @@ $(BUILD)/tests/slow/test_%: $(BUILD)/tests/slow/test_%.o $(BUILD)/tests/test.o $
 check-slow: deps
 	@$(MAKE) --no-print-directory slow-check
 
-slow-check: $(SLOW_TESTS) $(BUILD)/nestlab $(BUILD)/nestlab-agent $(BUILD)/nestlab-vfio-nic
+slow-check: $(SLOW_TESTS) $(PROGRAMS)
 	@test -n "$(TAP_DRIVER)" || { echo "tap-driver.sh not found: install automake (make deps)" >&2; exit 1; }
 	@mkdir -p $(BUILD)/test-results-slow; rm -f $(BUILD)/test-results-slow/*.trs
 	@for t in $(SLOW_TESTS); do \
@@ -111,23 +134,35 @@ slow-check: $(SLOW_TESTS) $(BUILD)/nestlab $(BUILD)/nestlab-agent $(BUILD)/nestl
 			--trs-file $(BUILD)/test-results-slow/$$n.trs --color-tests no --enable-hard-errors yes \
 			--expect-failure no -- $$t; \
 	done
-	@cat $(BUILD)/test-results-slow/*.trs | awk ' \
-		/^:test-result: (PASS|XFAIL)/ { pass++ } \
-		/^:test-result: SKIP/ { skip++ } \
-		/^:test-result: (FAIL|XPASS|ERROR)/ { fail++ } \
-		END { if (fail) print "failed: see $(BUILD)/test-results-slow/*.log"; \
-		      printf "%d passed, %d failed, %d skipped\n", pass, fail, skip; exit fail != 0 }'
+	@cat $(BUILD)/test-results-slow/*.trs | $(call summary,$(BUILD)/test-results-slow)
+
+# ---- fresh-machine tier ------------------------------------------------------------------------
+# The README's first command on a fresh Debian 12 root (orchestrator/tests/fresh-machine.sh, TAP).
+# Installing the packages into a fresh root is most of it (23 min per root on the shared 2-core
+# development host), so CI runs it as a job of its own (.ci/run-fresh), not inside .ci/run's 60 minutes.
+check-fresh: deps
+	@$(MAKE) --no-print-directory fresh-check
+
+fresh-check:
+	@test -n "$(TAP_DRIVER)" || { echo "tap-driver.sh not found: install automake (make deps)" >&2; exit 1; }
+	@mkdir -p $(BUILD)/test-results; rm -f $(BUILD)/test-results/fresh-machine.trs
+	@$(SHELL) $(TAP_DRIVER) --test-name fresh-machine --log-file $(BUILD)/test-results/fresh-machine.log \
+		--trs-file $(BUILD)/test-results/fresh-machine.trs --color-tests no --enable-hard-errors yes \
+		--expect-failure no -- $(SHELL) orchestrator/tests/fresh-machine.sh
+	@cat $(BUILD)/test-results/fresh-machine.trs | $(call summary,$(BUILD)/test-results)
 
 # ---- fuzzing -----------------------------------------------------------------------------------
-FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-               -std=gnu11 -D_GNU_SOURCE -DNESTLAB_VERSION='"fuzz"' -Iorchestrator/lib \
-               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+              -std=gnu11 -D_GNU_SOURCE -DNESTLAB_VERSION='"fuzz"' -Iorchestrator/lib $(PKG_CFLAGS)
 
 $(BUILD)/fuzz/fuzz_%: orchestrator/fuzz/fuzz_%.c $(LIB_SRCS)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
 
-fuzz: $(FUZZERS)
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run: $(FUZZERS)
 	@for f in $(FUZZERS); do \
 		n=$$(basename $$f); n=$${n#fuzz_}; \
 		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
@@ -137,10 +172,11 @@ fuzz: $(FUZZERS)
 	done
 
 # ---- set-up ------------------------------------------------------------------------------------
-# Installs only what is missing, so a warm run costs one dpkg-query.
+# Installs only what is missing, so a warm run costs one dpkg-query for the whole list.
 deps:
-	@missing=$$(grep -v '^\s*\(#\|$$\)' orchestrator/packages.txt | while read -r p; do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	@pkgs=$$(grep -v '^\s*\(#\|$$\)' orchestrator/packages.txt); \
+	installed=$$(dpkg-query -W -f='$${db:Status-Abbrev}$${Package}\n' $$pkgs 2>/dev/null | sed -n 's/^ii *//p'); \
+	missing=$$(printf '%s\n' $$pkgs | grep -vxF -e "$$installed"); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		if [ "$$(id -u)" != 0 ]; then echo "not root: install these packages first:" $$missing >&2; exit 1; fi; \
@@ -149,22 +185,27 @@ deps:
 	fi
 
 # Everything the run needs is built on the way (QEMU, Linux, images: cached by content); the agent and
-# the L2 driver go into the images, so they are built first.
-scenario-%: deps $(BUILD)/nestlab $(BUILD)/nestlab-agent $(BUILD)/nestlab-vfio-nic
-	$(BUILD)/nestlab run scenarios/$*.yaml
+# the L2 driver go into the images, so they are built first. RUN_FLAGS: more `nestlab run` options.
+RUN_FLAGS ?=
+scenario-%: deps
+	@$(MAKE) --no-print-directory programs
+	$(BUILD)/nestlab run $(RUN_FLAGS) scenarios/$*.yaml
 
 # ---- QEMU and Linux from source (issue 3) -------------------------------------------------------
 # `nestlab build` keeps them under $(NESTLAB_CACHE)/{qemu,linux}/<key>, with a `current` link.
-build-qemu build-linux: deps $(BUILD)/nestlab
+build-qemu build-linux: deps
+	@$(MAKE) --no-print-directory $(BUILD)/nestlab
 	$(BUILD)/nestlab build $(@:build-%=%)
 
-build: deps $(BUILD)/nestlab
+build: deps
+	@$(MAKE) --no-print-directory $(BUILD)/nestlab
 	$(BUILD)/nestlab build all
 
 # ---- L1 and L2 images (issue 4) ------------------------------------------------------------------
 # `nestlab images` keeps them under $(NESTLAB_CACHE)/images/{rootfs,l2,l1}/<key>, with a `current` link
 # to the L1 directory; it takes the kernel and QEMU from `nestlab build` and the agent from here.
-images: deps $(BUILD)/nestlab $(BUILD)/nestlab-agent
+images: deps
+	@$(MAKE) --no-print-directory programs
 	$(BUILD)/nestlab images
 
 clean:
@@ -176,8 +217,6 @@ clean:
 AGENT_SRCS := $(sort $(wildcard orchestrator/agent/*.c))
 AGENT_OBJS := $(AGENT_SRCS:orchestrator/%.c=$(BUILD)/%.o) \
               $(BUILD)/lib/agent_proto.o $(BUILD)/lib/util.o $(BUILD)/lib/error.o
-
-all: $(BUILD)/nestlab-agent
 
 # The guest binaries go into the images, which are cached by their bytes. So they carry a version made
 # of the sources they are built from rather than git's, and (-ffile-prefix-map above) no absolute build
@@ -214,8 +253,6 @@ VFIO_NIC_SRCS := $(sort $(wildcard orchestrator/vfio-nic/*.c))
 VFIO_NIC_OBJS := $(VFIO_NIC_SRCS:orchestrator/%.c=$(BUILD)/%.o) \
                  $(BUILD)/lib/frame_gen.o $(BUILD)/lib/vnic_ring.o $(BUILD)/lib/vnic_cmd.o \
                  $(BUILD)/lib/util.o $(BUILD)/lib/error.o
-
-all: $(BUILD)/nestlab-vfio-nic
 
 $(BUILD)/nestlab-vfio-nic: $(VFIO_NIC_OBJS)
 	$(CC) $(CFLAGS) -static -o $@ $^
