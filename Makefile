@@ -138,7 +138,7 @@ slow-check: $(SLOW_TESTS) $(PROGRAMS)
 
 # ---- fresh-machine tier ------------------------------------------------------------------------
 # The README's first command on a fresh Debian 12 root (orchestrator/tests/fresh-machine.sh, TAP).
-# Installing the packages into a fresh root is most of it (23 min per root on the shared 2-core
+# Installing the packages into a fresh root is most of it (18-23 min per root on the shared 2-core
 # development host), so CI runs it as a job of its own (.ci/run-fresh), not inside .ci/run's 60 minutes.
 check-fresh: deps
 	@$(MAKE) --no-print-directory fresh-check
