@@ -549,9 +549,9 @@ static bool l2_qemu_alive(struct run *r)
 }
 
 /*
- * l2_vanished() - L2's QEMU exited by itself (L2 reset, -no-reboot, or QEMU crashed): L1's KVM trace into
- * RUN/l1-kvm-trace.txt, and how L2's vCPU last left KVM according to it (kvm_trace_summary()), or why
- * that is unknown. Caller frees.
+ * l2_vanished() - L2's QEMU exited by itself (L2 reset, -no-reboot, or QEMU crashed), or L2 never became
+ * ready: L1's KVM trace into RUN/l1-kvm-trace.txt, and how L2's vCPU last left KVM according to it
+ * (kvm_trace_summary()), or why that is unknown. Caller frees.
  */
 static char *l2_vanished(struct run *r)
 {
@@ -638,9 +638,14 @@ static int stage_l2(struct run *r, nl_error_t *err)
 		uint64_t spent = now_ms() - t0;
 		uint64_t slice = spent >= timeout ? 0 : timeout - spent < 15000 ? timeout - spent : 15000;
 
-		if (!slice)
-			return nl_error(err, ETIMEDOUT, "L2 not ready within %llu ms (%s in L1); see %s and l2-qemu.log",
-					(unsigned long long)timeout, r->l2_kvm ? "KVM" : "TCG", plan->l2_console_log);
+		if (!slice) {
+			/* a hung L2 is as unexplained as a vanished one: keep L1's KVM trace of it too */
+			cleanup_free char *how = l2_vanished(r);
+
+			return nl_error(err, ETIMEDOUT, "L2 not ready within %llu ms (%s in L1); %s; see %s, l2-qemu.log "
+					"and l1-kvm-trace.txt", (unsigned long long)timeout, r->l2_kvm ? "KVM" : "TCG", how,
+					plan->l2_console_log);
+		}
 		/* in slices, so that an L2 QEMU that died is noticed */
 		if (agent_client_wait_ready(r->agent, 2, slice, &ready, err) == 0)
 			break;
