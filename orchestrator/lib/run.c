@@ -1037,6 +1037,17 @@ int run_execute(const struct scenario *scn, const struct run_options *opts, nl_e
 	}
 	loop_deadline_set(0, NULL);
 	interrupted = vm_signal_pending() || (ret < 0 && *err && (*err)->errnum == EINTR);
+	if (ret < 0 && interrupted && (*err)->errnum != EINTR) {
+		/*
+		 * Ctrl-C reaches the whole process group: a child (libvirt's QEMU capability probe, say) can die of
+		 * it first and the stage then fails with that child's error. Name the interruption first, so that
+		 * the failure is not mistaken for QEMU's.
+		 */
+		cleanup_free char *msg = xstrdup((*err)->msg);
+
+		nl_error_release(err);
+		nl_error(err, EINTR, "interrupted by SIGINT or SIGTERM; the stage then failed: %s", msg);
+	}
 	if (ret < 0) {
 		run_logf(&r, "stopped: %s", (*err)->msg);
 		tap_bail_out(&r.tap, "%s (run directory %s)", (*err)->msg, opts->run_dir);
