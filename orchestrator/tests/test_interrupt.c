@@ -907,13 +907,25 @@ static int test_kill9_traffic(void)
 	return kill9_case("traffic L0->L2", 0);
 }
 
-static const struct test_case tests[] = {
+/*
+ * make check runs the Ctrl-C, SIGTERM and timeout cases; the teardown budget and the kill -9 cases, three
+ * more end-to-end runs plus `nestlab clean`, are the slow tier's (make check-slow, which CI runs too):
+ * orchestrator/tests/slow/test_interrupt_slow.c builds this file with TEST_INTERRUPT_SLOW set to 1.
+ */
+#ifndef TEST_INTERRUPT_SLOW
+#define TEST_INTERRUPT_SLOW 0
+#endif
+
+static const struct test_case check_tests[] = {
 	TEST_CASE(test_sigint_l1_starting),
 	TEST_CASE(test_sigint_l1_booting),
 	TEST_CASE(test_sigint_l2_up),
 	TEST_CASE(test_sigint_traffic),
 	TEST_CASE(test_sigterm_checks),
 	TEST_CASE(test_timeout_l1_boot),
+};
+
+static const struct test_case slow_tests[] = {
 	TEST_CASE(test_teardown_budget_stopped_l1),
 	TEST_CASE(test_kill9_l1_booting),
 	TEST_CASE(test_kill9_l2_up),
@@ -922,5 +934,7 @@ static const struct test_case tests[] = {
 
 int main(void)
 {
-	return test_main(tests, ARRAY_SIZE(tests));
+	if (TEST_INTERRUPT_SLOW)
+		return test_main(slow_tests, ARRAY_SIZE(slow_tests));
+	return test_main(check_tests, ARRAY_SIZE(check_tests));
 }
