@@ -6,7 +6,7 @@
  * (orchestrator/tests/hostile_agent.c; nestlab puts it into the run's overlay in place of L1's agent). It
  * floods both consoles and the agent channel, sends maximum-size and malformed frames, answers with
  * truncated and endless files and leaves a request unanswered. The run must end with a clear failure
- * (exit 1 or 4, the NIC check quoting the agent's output escaped), with nestlab's peak RSS (wait4) and
+ * (exit 1 or 4, the NIC check quoting the agent's output escaped), with nestlab's own peak RSS (VmHWM) and
  * the run directory (without the qcow2 overlay) bounded, each log under its cap, and no process or
  * libvirt domain of the run left. The cache is filled first (`nestlab build all`, `nestlab images`:
  * no-ops when warm). The run itself takes a few minutes on 2 cores (L1 boot under TCG, libguestfs putting
@@ -157,6 +157,20 @@ static char *line_value(const char *text, const char *prefix)
 	return xstrndup(p, strcspn(p, " \n"));
 }
 
+/*
+ * own_peak_rss_kib() - VmHWM of @pid (its own peak RSS, children not counted), or -1. wait4's ru_maxrss
+ * is the largest of the process and the children it waited for, so it reports the QEMU of libguestfs's
+ * appliance (which puts the agent into the overlay, ~500 MiB), not what the guest made nestlab hold.
+ */
+static long own_peak_rss_kib(pid_t pid)
+{
+	cleanup_free char *path = xasprintf("/proc/%d/status", (int)pid);
+	cleanup_free char *text = read_file_text(path);
+	const char *hwm = text ? strstr(text, "\nVmHWM:") : NULL;
+
+	return hwm ? strtol(hwm + 8, NULL, 10) : -1;
+}
+
 static int test_run_with_hostile_l1(void)
 {
 	const char *bin = nestlab_bin();
@@ -166,6 +180,7 @@ static int test_run_with_hostile_l1(void)
 	cleanup_strbuf struct strbuf report = STRBUF_INIT;
 	struct rusage ru = { 0 };
 	uint64_t t0, dir_bytes, overlay_bytes = 0;
+	long peak_kib = -1;
 	int status = 0;
 	pid_t pid;
 
@@ -196,6 +211,12 @@ static int test_run_with_hostile_l1(void)
 
 		if (w == pid)
 			break;
+		{
+			long hwm = own_peak_rss_kib(pid);	/* monotonic: the last read is its peak */
+
+			if (hwm > peak_kib)
+				peak_kib = hwm;
+		}
 		if (now_ms() - t0 > 20 * 60 * 1000) {
 			kill(pid, SIGKILL);
 			wait4(pid, &status, 0, &ru);
@@ -210,8 +231,10 @@ static int test_run_with_hostile_l1(void)
 	unlink(err_path);
 	run_dir = line_value(errs, "nestlab: run directory ");
 	domain = line_value(errs, "L1: starting ");
-	test_diag("exit status %d after %.1f s; nestlab's peak RSS %ld KiB; TAP:\n%s", WIFEXITED(status) ?
-		  WEXITSTATUS(status) : 128 + WTERMSIG(status), (now_ms() - t0) / 1000.0, ru.ru_maxrss, out ? out : "");
+	test_diag("exit status %d after %.1f s; nestlab's own peak RSS %ld KiB (with the children it waited for, "
+		  "libguestfs's appliance among them: %ld KiB); TAP:\n%s", WIFEXITED(status) ?
+		  WEXITSTATUS(status) : 128 + WTERMSIG(status), (now_ms() - t0) / 1000.0, peak_kib, ru.ru_maxrss,
+		  out ? out : "");
 	test_diag_run(NULL, errs);
 	CHECK(run_dir && domain);
 	CHECK(WIFEXITED(status) && (WEXITSTATUS(status) == 1 || WEXITSTATUS(status) == 4));
@@ -222,7 +245,7 @@ static int test_run_with_hostile_l1(void)
 		CHECK(*p != 0x1b && *p != 0x9b);
 	for (const unsigned char *p = (const unsigned char *)out; *p; p++)
 		CHECK(*p != 0x1b && *p != 0x9b);
-	CHECK(ru.ru_maxrss < 512 * 1024);
+	CHECK(peak_kib > 0 && peak_kib < 512 * 1024);
 	/* the hostile agent ran, and every log stayed under its cap */
 	agent_log = xasprintf("%s/agent.log", run_dir);
 	{
