@@ -110,7 +110,7 @@ void run_point(struct run *r, bool ok, uint64_t duration_ms, const char *message
 		r->failed = true;
 }
 
-static bool l2_qemu_alive(struct run *r);
+static int l2_qemu_alive(struct run *r, nl_error_t *err);
 static char *l2_vanished(struct run *r);
 
 /*
@@ -158,8 +158,16 @@ int run_sh(struct run *r, int level, int timeout_ms, char **out, int *status, nl
 	if (agent_client_sh(r->agent, level, script, (uint64_t)timeout_ms, &stdout_text, &st, err) < 0) {
 		run_teardown_note_timeout(r, *err);
 		/* L2 unreachable: say so when its QEMU is gone (-no-reboot: L2 reset or crashed) */
-		if (level == 2 && r->l2_up && (*err)->errnum != EINTR && !vm_signal_pending() && !l2_qemu_alive(r)) {
+		if (level == 2 && r->l2_up && (*err)->errnum != EINTR && !vm_signal_pending()) {
+			cleanup_error nl_error_t l1_err = NULL;
 			cleanup_free char *how = NULL;
+			int alive = l2_qemu_alive(r, &l1_err);
+
+			if (alive > 0)
+				return -1;
+			if (alive < 0)	/* not an L2 reset: L1 itself stopped answering */
+				return nl_error_wrap(err, "L1 stopped answering too (%s), so L2's state is unknown; see "
+							  "%s", l1_err->msg, r->plan->l1_console_log);
 
 			r->l2_up = false;
 			r->l2_qemu_pid = 0;
@@ -535,16 +543,19 @@ static char *l2_qemu_output(struct run *r)
 	return out;
 }
 
-/* l2_qemu_alive() - L2's QEMU still runs in L1 */
-static bool l2_qemu_alive(struct run *r)
+/*
+ * l2_qemu_alive() - whether L2's QEMU still runs in L1
+ * Return: 1 it runs, 0 it has exited (or never started), -1 L1's agent did not answer (@err set): an L1
+ * that stopped answering must not be reported as an L2 that reset
+ */
+static int l2_qemu_alive(struct run *r, nl_error_t *err)
 {
-	cleanup_error nl_error_t err = NULL;
 	int status = -1;
 
 	if (r->l2_qemu_pid <= 0)
-		return false;
-	if (run_sh(r, 1, 30000, NULL, &status, &err, "kill -0 %ld", r->l2_qemu_pid) < 0)
-		return false;
+		return 0;
+	if (run_sh(r, 1, 30000, NULL, &status, err, "kill -0 %ld", r->l2_qemu_pid) < 0)
+		return -1;
 	return status == 0;
 }
 
@@ -577,12 +588,14 @@ static int stage_refusal(struct run *r, nl_error_t *err)
 	const struct plan *plan = r->plan;
 	cleanup_free char *out = NULL;
 	uint64_t t0 = now_ms();
-	bool alive = true;
+	int alive = 1;
 
-	while (now_ms() - t0 < 60000 && (alive = l2_qemu_alive(r)))
+	while (now_ms() - t0 < 60000 && (alive = l2_qemu_alive(r, err)) > 0)
 		vm_sleep_ms(500);
 	if (vm_signal_pending())
 		return nl_error(err, EINTR, "interrupted");
+	if (alive < 0)
+		return nl_error_wrap(err, "L1 stopped answering while its QEMU was expected to refuse L2");
 	out = l2_qemu_output(r);
 	run_save(r, "l2-qemu.out", out, strlen(out));
 	if (alive) {
@@ -637,6 +650,7 @@ static int stage_l2(struct run *r, nl_error_t *err)
 	for (;;) {
 		uint64_t spent = now_ms() - t0;
 		uint64_t slice = spent >= timeout ? 0 : timeout - spent < 15000 ? timeout - spent : 15000;
+		int alive;
 
 		if (!slice) {
 			/* a hung L2 is as unexplained as a vanished one: keep L1's KVM trace of it too */
@@ -653,7 +667,10 @@ static int stage_l2(struct run *r, nl_error_t *err)
 		if (vm_signal_pending() || ((*err) && (*err)->errnum == EINTR))
 			return -1;
 		nl_error_release(err);
-		if (!l2_qemu_alive(r)) {
+		alive = l2_qemu_alive(r, err);
+		if (alive < 0)
+			return nl_error_wrap(err, "L1 stopped answering while L2 booted; see %s", plan->l1_console_log);
+		if (!alive) {
 			cleanup_free char *out = l2_qemu_output(r);
 			cleanup_free char *how = NULL;
 
