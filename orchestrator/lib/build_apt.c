@@ -12,7 +12,7 @@
  * /etc/apt/sources.list.d/nestlab-<suite>-src.sources (root only) and the caller runs apt-get update.
  * A deb-src entry changes nothing that apt installs.
  *
- * Binary packages of another suite (trixie's meson for QEMU's configure, PLATFORM.md) come through a
+ * Binary packages of another suite (trixie's meson for QEMU's configure, docs/patches.md "Building QEMU") come through a
  * private apt state under <cache>/apt/<suite>/ (its own sources.list, lists and archives, selected with
  * apt-get -o Dir::...), because a host-wide `deb` entry for trixie on a bookworm host would let the next
  * `apt-get upgrade` or `make deps` pull trixie packages into the host.
