@@ -2,7 +2,7 @@
 /*
  * build_qemu.c - the QEMU component: one static qemu-system-x86_64 for L0 and for L1
  *
- * Why static (PLATFORM.md, "A static QEMU 10.0 works"): the same binary runs on the bookworm host as L0
+ * Why static (a static QEMU 10.0 was built and run by hand on this machine class first): the same binary runs on the bookworm host as L0
  * and inside whatever rootfs L1 has, with no shared libraries to match, so one build serves both
  * levels. The feature set is QEMU's minimum plus what nestlab uses: KVM and TCG, q35 with intel-iommu,
  * igb/e1000e, vfio-pci, virtio, socket/stream/dgram/tap netdevs. slirp and gio are off because

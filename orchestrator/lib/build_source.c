@@ -3,7 +3,7 @@
  * build_source.c - where a build's source comes from, how it is extracted, and the patch series
  *
  * Three kinds of source (struct plan_source):
- *  - debian: a source package version, tried in order (PLATFORM.md: the newest version the index lists
+ *  - debian: a source package version, tried in order (seen here: the newest version the index lists
  *    can answer 404), then optionally whatever the suite lists with a version prefix. The orig tarball is
  *    fetched once with `apt-get source --download-only` into <cache>/src/ and checked against the sha256
  *    that patches/<name>/SOURCES pins for that version ("debian-versions" in order; the first version's

@@ -8,7 +8,7 @@
  * first one, in the format of the scenario parser: "FILE:LINE:COL: error: WHAT; hint: WHAT TO DO".
  * Warnings (things that are allowed but known to go wrong on this machine) become plan->notes.
  *
- * The rules come from what was measured here (feasibility REPORT.md and PLATFORM.md):
+ * The rules come from what was measured by hand on this machine class before nestlab existed:
  *   - assignment behind intel-iommu needs caching-mode=on (QEMU hw/vfio/pci.c refuses otherwise);
  *   - KVM with intremap=on needs kernel-irqchip=split (QEMU refuses the in-kernel irqchip);
  *   - under TCG, -cpu max offers AMD SVM+NPT, so kvm_amd loads one level down; kvm_intel cannot (no VMX);
@@ -68,7 +68,7 @@
 #define KERNEL_BASE_ARGS "quiet loglevel=4 mitigations=off"
 
 /*
- * Source versions (PLATFORM.md): the Debian source index may list a version the archive no longer
+ * Source versions: the Debian source index may list a version the archive no longer
  * serves (6.12.117-1 answered 404), so each is pinned with fallbacks, tried in order. QEMU must stay
  * in 10.0.x because patches/qemu is written against it; the last resort is whatever trixie lists.
  */
@@ -77,7 +77,7 @@ static const char *const qemu_debian_versions[] = { "1:10.0.13+ds-0+deb13u1", NU
 #define QEMU_DEBIAN_PREFIX "1:10.0."
 static const char *const linux_debian_versions[] = { "6.12.107-1", "6.12.38-1", NULL };
 
-/* the 6.12 kernel's panic when intel-iommu has intremap=off (PLATFORM.md) */
+/* the 6.12 kernel's panic when intel-iommu has intremap=off (seen under TCG on this machine class) */
 #define INTREMAP_PANIC "timer doesn't work through Interrupt-remapped IO-APIC"
 /* QEMU's refusal of assignment behind intel-iommu without caching-mode (hw/vfio/pci.c, vtd) */
 #define CACHING_MODE_REFUSAL                                                                     \

@@ -9,7 +9,7 @@
  * L2), the device path, the exact libvirt domain XML (or L0 QEMU argv), the exact L2 QEMU argv in its
  * KVM and TCG variants, the workload, checks, expectation, timeouts and sources.
  *
- * The command lines follow what worked on this machine (feasibility REPORT.md and PLATFORM.md):
+ * The command lines follow what worked by hand on this machine class:
  * intel-iommu first among the devices, caching-mode=on for assignment, kernel-irqchip=split whenever
  * KVM meets intremap=on, TCG with -cpu max (AMD SVM+NPT, so kvm_amd loads one level down).
  *

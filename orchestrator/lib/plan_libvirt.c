@@ -3,7 +3,7 @@
  * plan_libvirt.c - the L1 domain XML for l0.backend libvirt (libvirt 9.0, "Domain XML format")
  *
  * The domain is transient (virDomainCreateXML) and runs under the embedded driver
- * (qemu:///embed?root=RUN/libvirt, PLATFORM.md). What it says, element by element:
+ * (qemu:///embed?root=..., libvirt 9.0 from bookworm). What it says, element by element:
  *   <domain type='qemu'|'kvm'>            TCG or KVM at L0
  *   <os><type machine='q35'>, <kernel>, <cmdline>   direct kernel boot
  *   <features><acpi/><ioapic driver='qemu'/>        split irqchip, which intremap=on needs under KVM

@@ -2,8 +2,7 @@
 /*
  * plan_qemu.c - QEMU command lines from a plan: L2 (run by L1's QEMU) and L1 (run by L0, backend qemu)
  *
- * The shape is the one that worked on this machine (feasibility REPORT.md, "Command lines that
- * worked"), with the per-run files of the plan instead of fixed paths:
+ * The shape is the one that worked by hand on this machine class, with the per-run files of the plan instead of fixed paths:
  *   - `-device intel-iommu,...` is the first device, before anything that does DMA through it
  *     (QEMU docs/devel "VT-d": the IOMMU must exist when PCI devices are realized);
  *   - KVM plus intremap=on needs `-M q35,kernel-irqchip=split`: QEMU refuses "Interrupt Remapping
@@ -21,7 +20,7 @@
 #include "plan.h"
 
 /*
- * Trace events of L1's QEMU that show the shadow sync (REPORT.md, "Useful trace events"). Only the rare
+ * Trace events of L1's QEMU that show the shadow sync (docs/running.md). Only the rare
  * ones are on from the start: with the per-page ones (vtd_page_walk_one*, vfio_iommu_map_notify,
  * vtd_inv_desc_iotlb_pages) enabled while L2 boots, L2 under KVM in L1 (itself under TCG) stalled
  * with RCU warnings and never reached its agent. The run turns the per-page ones on with QMP

@@ -26,7 +26,7 @@
  * Teardown. Every started VM sits in a registry until vm_free(). vm_teardown_all() destroys every one of
  * them; it is meant for the CLI's exit path and its SIGINT/SIGTERM handling (from the supervisor loop,
  * not from a signal handler), and vm_start() also registers it with atexit(). This matters for libvirt:
- * a transient domain of the embedded driver outlives the process that created it (PLATFORM.md), and
+ * a transient domain of the embedded driver outlives the process that created it (seen with libvirt 9.0), and
  * the embedded driver has no VIR_DOMAIN_START_AUTODESTROY. Only a SIGKILL of nestlab (or a fatal signal
  * that is not blocked) can leave a domain's QEMU behind.
  *

@@ -5,7 +5,7 @@
  * Connection: plan->connect, by default libvirt's embedded QEMU driver "qemu:///embed?root=ROOT", ROOT in
  * the run's private directory (runstate.h; libvirt docs "Embedded driver"): the driver runs inside
  * nestlab, no daemon. For it nestlab first
- * writes ROOT/etc/qemu.conf with the settings that work on this machine (feasibility PLATFORM.md):
+ * writes ROOT/etc/qemu.conf with the settings that work on this machine class (libvirt 9.0, bookworm):
  * QEMU runs as root, no dynamic ownership, no security driver, no cgroups, no namespaces, and QEMU's
  * stdio to a file (else libvirt wants virtlogd). seccomp_sandbox = 1: libvirt 9.0 then starts QEMU with
  * "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny" (PLAN_QEMU_SANDBOX)
@@ -70,7 +70,7 @@
 #define PID_GONE_TIMEOUT_MS 5000
 #define CALL_AFTER_KILL_MS 5000		/* how long to wait for L0's QEMU to go once it was killed */
 
-/* ROOT/etc/qemu.conf for the embedded driver (PLATFORM.md, "libvirt 9.0 (bookworm) embedded driver") */
+/* ROOT/etc/qemu.conf for libvirt 9.0's (bookworm) embedded driver */
 static const char qemu_conf[] =
 	"# written by nestlab (orchestrator/lib/vm_libvirt.c) for libvirt's embedded QEMU driver\n"
 	"user = \"root\"\n"
