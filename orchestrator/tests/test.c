@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+#include "error.h"
+#include "proc.h"
 #include "test.h"
 
 static char skip_reason[512];
@@ -99,4 +101,29 @@ char *test_fixture(const char *name)
 	const char *dir = getenv("NESTLAB_FIXTURES");
 
 	return xasprintf("%s/%s", dir ? dir : "orchestrator/tests/fixtures", name);
+}
+
+const char *test_nestlab_bin(void)
+{
+	const char *bin = getenv("NESTLAB_BIN");
+
+	return bin && *bin ? bin : "build/nestlab";
+}
+
+int test_setup_cache(void)
+{
+	static const char *const steps[][3] = { { "build", "all", NULL }, { "images", NULL, NULL } };
+
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+		cleanup_error nl_error_t err = NULL;
+		cleanup_free char *out = NULL;
+		char *const argv[] = { (char *)test_nestlab_bin(), (char *)steps[i][0], (char *)steps[i][1], NULL };
+
+		if (proc_run(argv, 90 * 60 * 1000, &out, &err) < 0) {
+			test_diag("nestlab %s: %s", steps[i][0], err->msg);
+			test_diag_run(out, NULL);
+			return -1;
+		}
+	}
+	return 0;
 }

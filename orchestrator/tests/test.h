@@ -38,6 +38,14 @@ int test_main(const struct test_case *cases, size_t n);
 /* test_fixture() - path of a file under orchestrator/tests/fixtures (honours $NESTLAB_FIXTURES) */
 char *test_fixture(const char *name);
 
+/* test_nestlab_bin() - $NESTLAB_BIN (make sets it), else build/nestlab */
+const char *test_nestlab_bin(void);
+/*
+ * test_setup_cache() - `nestlab build all` then `nestlab images`, as a run's set-up does (no-ops on a warm
+ * cache; a cold one is filled, up to 90 minutes). Return: 0, or -1 with the output as diagnostics.
+ */
+int test_setup_cache(void);
+
 #define CHECK(cond)                                                                    \
 	do {                                                                           \
 		if (!(cond)) {                                                         \

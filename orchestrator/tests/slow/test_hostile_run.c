@@ -29,40 +29,12 @@
 #include "proc.h"
 
 #define MIB (1ull << 20)
-#define SETUP_TIMEOUT_MS (90 * 60 * 1000)	/* a cold cache builds QEMU, Linux and the images */
 
 static const char *hostile_path(void)
 {
 	const char *p = getenv("NESTLAB_HOSTILE_AGENT");
 
 	return p ? p : "build/tests/nestlab-agent-hostile";
-}
-
-/* nestlab_bin() - $NESTLAB_BIN (make sets it), else build/nestlab */
-static const char *nestlab_bin(void)
-{
-	const char *bin = getenv("NESTLAB_BIN");
-
-	return bin && *bin ? bin : "build/nestlab";
-}
-
-/* setup_cache() - nestlab build all, nestlab images; 0 or -1 (diagnosed) */
-static int setup_cache(void)
-{
-	static const char *const steps[][3] = { { "build", "all", NULL }, { "images", NULL, NULL } };
-
-	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
-		cleanup_error nl_error_t err = NULL;
-		cleanup_free char *out = NULL;
-		char *const argv[] = { (char *)nestlab_bin(), (char *)steps[i][0], (char *)steps[i][1], NULL };
-
-		if (proc_run(argv, SETUP_TIMEOUT_MS, &out, &err) < 0) {
-			test_diag("nestlab %s: %s", steps[i][0], err->msg);
-			test_diag_run(out, NULL);
-			return -1;
-		}
-	}
-	return 0;
 }
 
 /* ---- a run whose L1 agent is hostile --------------------------------------------------------------- */
@@ -173,7 +145,7 @@ static long own_peak_rss_kib(pid_t pid)
 
 static int test_run_with_hostile_l1(void)
 {
-	const char *bin = nestlab_bin();
+	const char *bin = test_nestlab_bin();
 	cleanup_free char *agent = NULL, *out_path = NULL, *err_path = NULL;
 	cleanup_free char *out = NULL, *errs = NULL, *run_dir = NULL, *domain = NULL, *root = NULL, *link = NULL;
 	cleanup_free char *agent_log = NULL;
@@ -189,7 +161,7 @@ static int test_run_with_hostile_l1(void)
 	agent = realpath(hostile_path(), NULL);
 	if (!agent || access(bin, X_OK) < 0)
 		return test_skip("%s or %s is not built (make)", hostile_path(), bin);
-	if (setup_cache() < 0)
+	if (test_setup_cache() < 0)
 		return TEST_FAIL;
 	out_path = xasprintf("/tmp/nestlab-test-hostile-run.%d.tap", (int)getpid());
 	err_path = xasprintf("/tmp/nestlab-test-hostile-run.%d.err", (int)getpid());

@@ -24,7 +24,6 @@
 #include "proc.h"
 
 #define RUNS 3
-#define SETUP_TIMEOUT_MS (90 * 60 * 1000)	/* a cold cache builds QEMU, Linux and the images */
 #define RUN_TIMEOUT_MS (45 * 60 * 1000)		/* three runs at once on a busy two-core host */
 
 static const char *const scenarios[RUNS] = { "nested-igb", "nested-igb", "nested-e1000e" };
@@ -35,33 +34,6 @@ struct one_run {
 	char *tap, *dir;
 	uint64_t t0_ms, wall_ms;
 };
-
-/* nestlab_bin() - $NESTLAB_BIN (make sets it), else build/nestlab */
-static const char *nestlab_bin(void)
-{
-	const char *bin = getenv("NESTLAB_BIN");
-
-	return bin && *bin ? bin : "build/nestlab";
-}
-
-/* setup_cache() - nestlab build all, nestlab images; 0 or -1 (diagnosed) */
-static int setup_cache(void)
-{
-	static const char *const steps[][3] = { { "build", "all", NULL }, { "images", NULL, NULL } };
-
-	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
-		cleanup_error nl_error_t err = NULL;
-		cleanup_free char *out = NULL;
-		char *const argv[] = { (char *)nestlab_bin(), (char *)steps[i][0], (char *)steps[i][1], NULL };
-
-		if (proc_run(argv, SETUP_TIMEOUT_MS, &out, &err) < 0) {
-			test_diag("nestlab %s: %s", steps[i][0], err->msg);
-			test_diag_run(out, NULL);
-			return -1;
-		}
-	}
-	return 0;
-}
 
 /* run_dir_of() - the run directory that a run's TAP names ("# scenario X, run directory DIR"); or NULL */
 static char *run_dir_of(const char *tap)
@@ -82,7 +54,7 @@ static int start_run(struct one_run *r, const char *name, const char *dir, int i
 	proc_init(&r->proc);
 	r->tap_path = xasprintf("%s/run-%d.tap", dir, i);
 	r->err_path = xasprintf("%s/run-%d.stderr", dir, i);
-	strv_push(&r->proc.argv, nestlab_bin());
+	strv_push(&r->proc.argv, test_nestlab_bin());
 	strv_push(&r->proc.argv, "run");
 	strv_push(&r->proc.argv, "--no-setup");
 	strv_pushf(&r->proc.argv, "scenarios/%s.yaml", name);
@@ -138,14 +110,14 @@ static int test_three_runs_at_once(void)
 	bool ok = true;
 	uint64_t t0;
 
-	if (access(nestlab_bin(), X_OK) < 0)
-		return test_skip("%s is not built (make)", nestlab_bin());
+	if (access(test_nestlab_bin(), X_OK) < 0)
+		return test_skip("%s is not built (make)", test_nestlab_bin());
 	if (!cache) {
 		test_diag("%s", err->msg);
 		return TEST_FAIL;
 	}
 	CHECK(mkdtemp(tmp) != NULL);
-	if (setup_cache() < 0)
+	if (test_setup_cache() < 0)
 		return TEST_FAIL;
 	t0 = now_ms();
 	for (int i = 0; i < RUNS; i++)
