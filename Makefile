@@ -50,7 +50,7 @@ FUZZERS   := $(FUZZ_SRCS:orchestrator/fuzz/%.c=$(BUILD)/fuzz/%)
 
 PROGRAMS  := $(BUILD)/nestlab $(BUILD)/nestlab-agent $(BUILD)/nestlab-vfio-nic
 
-.PHONY: all programs check unit-check check-slow slow-check check-fresh fresh-check fuzz fuzz-run deps clean \
+.PHONY: all programs check unit-check check-slow slow-check check-summary check-fresh fresh-check fuzz fuzz-run deps clean \
         scenario-% build-% images build build-qemu build-linux
 .SUFFIXES:
 .DELETE_ON_ERROR:
@@ -135,6 +135,11 @@ slow-check: $(SLOW_TESTS) $(PROGRAMS)
 			--expect-failure no -- $$t; \
 	done
 	@cat $(BUILD)/test-results-slow/*.trs | $(call summary,$(BUILD)/test-results-slow)
+
+# the last line of both tiers together, from the .trs files they left (.ci/run ends with it)
+check-summary:
+	@cat $(BUILD)/test-results/*.trs $(BUILD)/test-results-slow/*.trs 2>/dev/null | \
+		$(call summary,$(BUILD)/test-results and $(BUILD)/test-results-slow)
 
 # ---- fresh-machine tier ------------------------------------------------------------------------
 # The README's first command on a fresh Debian 12 root (orchestrator/tests/fresh-machine.sh, TAP).
