@@ -11,7 +11,7 @@
  * fs_cache_dir() is checked against the environment it reads (NESTLAB_CACHE, HOME, the password
  * database), and the modules that need the cache (the plan's artefact paths, the image builder) are
  * checked to take the same answer from it: before there was one function, HOME unset gave
- * "./.cache/nestlab" for runs and builds but "/root/.cache/nestlab" for images.
+ * "./.cache/nestlab" for runs and builds but the password database's home + "/.cache/nestlab" for images.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -498,16 +498,18 @@ static int test_cache_dir_sources(void)
 	cleanup_env struct saved_env saved = env_save();
 	cleanup_error nl_error_t err = NULL;
 	cleanup_free char *a = NULL, *b = NULL, *c = NULL, *d = NULL, *cwd = getcwd(NULL, 0), *rel = NULL;
-	cleanup_free char *pw_expect = NULL;
+	cleanup_free char *pw_expect = NULL, *home_expect = NULL;
+	static const char fake_home[] = "/home/someone";
 	const struct passwd *pw = getpwuid(geteuid());
 
 	setenv("NESTLAB_CACHE", "/srv/nl-cache", 1);
-	setenv("HOME", "/home/someone", 1);
+	setenv("HOME", fake_home, 1);
+	home_expect = xasprintf("%s/.cache/nestlab", fake_home);
 	a = fs_cache_dir(&err);
 	CHECK_STR(a, "/srv/nl-cache");
 	setenv("NESTLAB_CACHE", "", 1);
 	b = fs_cache_dir(&err);
-	CHECK_STR(b, "/home/someone/.cache/nestlab");
+	CHECK_STR(b, home_expect);
 	setenv("NESTLAB_CACHE", "rel/cache", 1);
 	c = fs_cache_dir(&err);
 	rel = xasprintf("%s/rel/cache", cwd);
